@@ -1,0 +1,23 @@
+"""First-party plugin: zeroth-order gradient estimators, clipping rules and noise mechanisms."""
+
+from zofw import hookimpl
+from zofw_zo.clippers import L2Clipper, ScalarClipper
+from zofw_zo.estimators import DPGD0, DPZero, TwoPoint
+from zofw_zo.noise import GaussianNoise
+
+
+@hookimpl
+def register_estimators(register):
+    for estimator in (TwoPoint, DPZero, DPGD0):
+        register(estimator)
+
+
+@hookimpl
+def register_clippers(register):
+    register(ScalarClipper)
+    register(L2Clipper)
+
+
+@hookimpl
+def register_noise(register):
+    register(GaussianNoise)

@@ -1,0 +1,75 @@
+"""Turn a validated recipe into components, each built from its own options schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from pydantic import ValidationError
+
+from zofw.config import ComponentSpec, Recipe, describe
+from zofw.errors import BadInput
+from zofw.plugins import registries
+from zofw.slots.accountant import Accountant
+from zofw.slots.base import Component
+from zofw.slots.clipper import Clipper
+from zofw.slots.estimator import Estimator
+from zofw.slots.model import ModelAdapter
+from zofw.slots.noise import Noise
+from zofw.slots.task import Task
+
+
+@dataclass
+class Components:
+    model: ModelAdapter
+    task: Task
+    estimator: Estimator
+    clipper: Optional[Clipper]
+    noise: Optional[Noise]
+    accountants: dict[str, Accountant]  # by name: the calibrating one and every reported one
+
+
+def build(recipe: Recipe, source: str) -> Components:
+    """Build every component of ``recipe``; bad names or options raise BadInput naming the key path."""
+    slots = registries()
+
+    def make(slot: str, spec: ComponentSpec, key: str) -> Component:
+        try:
+            entry = slots[slot].get(spec.name)
+        except BadInput as error:
+            raise BadInput(f"recipe {source}: {key}.name: {error}") from None
+        try:
+            options = entry.component.Options.model_validate(spec.options())
+        except ValidationError as error:
+            raise BadInput(f"recipe {source}: {describe(error, key)}") from None
+        component = entry.component(options)
+        try:
+            component.check()
+        except BadInput as error:
+            raise BadInput(f"recipe {source}: {key}: {error}") from None
+        return component
+
+    estimator = make("estimators", recipe.estimator, "estimator")
+    clipper = noise = None
+    accountants: dict[str, Accountant] = {}
+    if estimator.private:
+        if recipe.privacy is None or recipe.clipper is None:
+            raise BadInput(f"recipe {source}: estimator '{estimator.name}' is private: "
+                           "the recipe needs a [privacy] and a [clipper] table")
+        clipper = make("clippers", recipe.clipper, "clipper")
+        noise = make("noise", recipe.noise, "noise")
+        names = [recipe.privacy.accountant, *recipe.privacy.report]
+        for name in dict.fromkeys(names):
+            key = "privacy.accountant" if name == recipe.privacy.accountant else "privacy.report"
+            accountants[name] = make("accountants", ComponentSpec(name=name), key)  # type: ignore[assignment]
+    elif recipe.privacy is not None or recipe.clipper is not None:
+        raise BadInput(f"recipe {source}: estimator '{estimator.name}' is not private: "
+                       "remove the [privacy] and [clipper] tables, or choose a private estimator")
+    return Components(
+        model=make("models", recipe.model, "model"),  # type: ignore[arg-type]
+        task=make("tasks", recipe.task, "task"),  # type: ignore[arg-type]
+        estimator=estimator,  # type: ignore[arg-type]
+        clipper=clipper,  # type: ignore[arg-type]
+        noise=noise,  # type: ignore[arg-type]
+        accountants=accountants,
+    )

@@ -1,0 +1,1 @@
+"""Privacy mathematics and bookkeeping, kept apart from the training loop."""

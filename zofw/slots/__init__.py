@@ -1,0 +1,1 @@
+"""The interface of each plugin slot, one short module per slot."""

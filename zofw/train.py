@@ -1,0 +1,191 @@
+"""The training loop: one zeroth-order step reads top to bottom like the algorithm."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import tomli_w
+import torch
+from tqdm import tqdm
+
+from zofw.assemble import Components
+from zofw.config import Recipe
+from zofw.directions import stream_seed
+from zofw.errors import BadInput
+from zofw.evaluate import evaluate
+from zofw.privacy.calibrate import calibrate_noise_multiplier
+from zofw.privacy.ledger import PrivacyEvent, PrivacyLedger
+from zofw.privacy.release import NoPrivacy, PrivateRelease, fresh_secret_seed, secret_generator
+from zofw.rundir import MetricsLog, atomic_write_text, claim
+from zofw.sampling import PoissonSampler
+from zofw.slots.estimator import LossFn
+from zofw.slots.model import ModelAdapter
+
+
+@dataclass
+class Privacy:
+    """What the run decided about privacy before its first step."""
+
+    release: PrivateRelease | NoPrivacy
+    ledger: Optional[PrivacyLedger]
+    noise_multiplier: Optional[float]
+
+
+def batch_losses(model: ModelAdapter, items: Sequence[Any], microbatch: int) -> LossFn:
+    """Per-example losses of a batch at the current parameters, in microbatches of at most ``microbatch``."""
+    size = microbatch or max(len(items), 1)
+
+    def losses() -> torch.Tensor:
+        chunks = [model.losses(items[i:i + size]) for i in range(0, len(items), size)]
+        return torch.cat(chunks) if chunks else torch.zeros(0)
+
+    return losses
+
+
+def epsilons(parts: Components, ledger: PrivacyLedger, names: Sequence[str]) -> dict[str, float]:
+    return {name: parts.accountants[name].epsilon(ledger.events, ledger.delta) for name in names}
+
+
+def plan_privacy(recipe: Recipe, parts: Components, sample_rate: float) -> Privacy:
+    """Calibrate σ for the target ε (or take σ as given) and set up the private release."""
+    if not parts.estimator.private:
+        return Privacy(NoPrivacy(), None, None)
+    settings, steps = recipe.privacy, recipe.train.steps
+    assert settings is not None and parts.clipper is not None and parts.noise is not None
+    sigma = settings.noise_multiplier
+    if sigma is None:
+        accountant = parts.accountants[settings.accountant]
+        mechanism = parts.noise.mechanism
+        sigma = calibrate_noise_multiplier(
+            lambda s: accountant.epsilon([PrivacyEvent(mechanism, s, sample_rate, steps)], settings.delta),
+            settings.epsilon,
+        )
+    secret = settings.secret_seed if settings.secret_seed is not None else fresh_secret_seed()
+    release = PrivateRelease(parts.clipper, parts.noise, sigma, sample_rate,
+                             parts.estimator.directions(), secret)
+    return Privacy(release, PrivacyLedger(settings.delta), sigma)
+
+
+def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, Any]:
+    """Train as ``recipe`` says, writing the run directory ``out``; return the result record."""
+    started = time.time()
+    torch.manual_seed(recipe.seed)
+    train, task, model, estimator = recipe.train, parts.task, parts.model, parts.estimator
+
+    # --- data, model and privacy: everything that can fail on bad input, before writing anything --
+    train_examples = task.load("train", recipe.seed)
+    eval_examples = task.load("eval", recipe.seed)
+    if not train_examples or not eval_examples:
+        raise BadInput(f"task '{task.name}' produced no {'training' if not train_examples else 'evaluation'} examples")
+    sample_rate = train.expected_batch / len(train_examples)
+    if sample_rate > 1:
+        raise BadInput(f"train.expected_batch = {train.expected_batch} exceeds the {len(train_examples)} training examples")
+    model.load(task.kind)
+    params = model.trainable()
+    train_items, eval_items = model.encode(train_examples), model.encode(eval_examples)
+    privacy = plan_privacy(recipe, parts, sample_rate)
+    secret = privacy.release.secret_seed if isinstance(privacy.release, PrivateRelease) else recipe.seed
+    sampler = PoissonSampler(len(train_items), sample_rate, secret_generator(stream_seed(secret, 1 << 20)))
+
+    claim(out)
+    resolved = resolved_recipe(recipe, parts)
+    atomic_write_text(out / "recipe.toml", f"# resolved from {source}\n" + tomli_w.dumps(resolved))
+    log = MetricsLog(out / "metrics.jsonl")
+    log_every = train.log_every or max(1, train.steps // 50)
+    reported = list(recipe.privacy.report) if recipe.privacy else []
+
+    metrics_before = evaluate(model, task, eval_examples, eval_items, train.eval_batch)
+    log.write({"step": 0, "eval": metrics_before})
+    shown = {"loss": metrics_before["loss"]}
+    bar = tqdm(range(1, train.steps + 1), desc=f"{estimator.name} on {task.name}", unit="step",
+               dynamic_ncols=True, mininterval=0.5)
+    for step in bar:
+        # 1. sample a batch: Poisson, as the accountant assumes
+        batch = [train_items[i] for i in sampler.sample()]
+        # 2. probe the loss along the public direction u(seed): perturb, forward twice
+        seed = stream_seed(recipe.seed, step)
+        with torch.inference_mode():
+            measured = estimator.per_example(params, batch_losses(model, batch, train.microbatch), seed)
+            # 3. clip each example's contribution
+            clipped = privacy.release.clip(measured)
+            # 4. privatise the sum, scale by the expected (public) batch size
+            coefficients = privacy.release.add_noise(clipped.sum(0)) / train.expected_batch
+            # 5. restore and update θ ← θ − η·(ĝ·u + wd·θ)
+            estimator.update(params, seed, coefficients, train.lr, train.weight_decay,
+                             privacy.release.parameter_noise(train.expected_batch))
+        # 6. account
+        event = privacy.release.event()
+        if event is not None and privacy.ledger is not None:
+            privacy.ledger.record(event)
+        # 7. report: private runs release only the noisy coefficients, never the training loss
+        if step % log_every == 0 or step == train.steps:
+            record: dict[str, Any] = {"step": step, "projected_grad": coefficients.tolist()}
+            if privacy.ledger is None and measured.loss is not None and len(batch):
+                record["train_loss"] = shown["loss"] = float(measured.loss.float().mean())
+            if privacy.ledger is not None:
+                record["epsilon"] = shown["ε"] = privacy_spent(parts, privacy.ledger, recipe)
+                privacy.ledger.save(out / "privacy_ledger.json")
+            log.write(record)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
+        if train.eval_every and step % train.eval_every == 0 and step != train.steps:
+            metrics = evaluate(model, task, eval_examples, eval_items, train.eval_batch)
+            log.write({"step": step, "eval": metrics})
+            shown["loss"] = metrics["loss"]
+    bar.close()
+
+    metrics = evaluate(model, task, eval_examples, eval_items, train.eval_batch)
+    log.write({"step": train.steps, "eval": metrics})
+    log.close()
+    result: dict[str, Any] = {
+        "steps": train.steps,
+        "main_metric": task.main_metric,
+        "metrics": metrics,
+        "metrics_before": metrics_before,
+        "privacy": privacy_record(recipe, parts, privacy, sample_rate, reported),
+        "run_dir": str(out),
+        "seconds": round(time.time() - started, 2),
+    }
+    if privacy.ledger is not None:
+        privacy.ledger.save(out / "privacy_ledger.json")
+    atomic_write_text(out / "result.json", json.dumps(result, indent=1))
+    return result
+
+
+def privacy_spent(parts: Components, ledger: PrivacyLedger, recipe: Recipe) -> float:
+    assert recipe.privacy is not None
+    return epsilons(parts, ledger, [recipe.privacy.accountant])[recipe.privacy.accountant]
+
+
+def privacy_record(recipe: Recipe, parts: Components, privacy: Privacy, sample_rate: float,
+                   reported: list[str]) -> dict[str, Any]:
+    if privacy.ledger is None:
+        return {"private": False, "delta": None, "epsilon": {}, "sample_rate": sample_rate}
+    assert recipe.privacy is not None
+    spent = epsilons(parts, privacy.ledger, reported)
+    return {
+        "private": True,
+        "delta": privacy.ledger.delta,
+        "epsilon": {name: (value if math.isfinite(value) else None) for name, value in spent.items()},
+        "target_epsilon": recipe.privacy.epsilon,
+        "calibrated_with": recipe.privacy.accountant if recipe.privacy.epsilon is not None else None,
+        "noise_multiplier": privacy.noise_multiplier,
+        "sample_rate": sample_rate,
+        "neighbouring": "add/remove-one",
+    }
+
+
+def resolved_recipe(recipe: Recipe, parts: Components) -> dict[str, Any]:
+    """The recipe with every component's defaults filled in, as TOML-ready data (None left out)."""
+    data = recipe.model_dump(mode="json", exclude_none=True)
+    for key, component in [("model", parts.model), ("task", parts.task), ("estimator", parts.estimator),
+                           ("clipper", parts.clipper), ("noise", parts.noise)]:
+        if component is not None:
+            data[key] = {"name": component.name, **component.options.model_dump(mode="json", exclude_none=True)}
+    if parts.noise is None:
+        data.pop("noise", None)
+    return data
