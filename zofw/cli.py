@@ -1,0 +1,166 @@
+"""The ``zofw`` command: a thin dispatcher over recipes, registries and the training loop."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+import traceback
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+
+from zofw import __version__
+from zofw.errors import BadInput
+
+app = typer.Typer(
+    help="Private, memory-lean fine-tuning of language models with zeroth-order optimization.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+_state = {"debug": bool(os.environ.get("ZOFW_DEBUG"))}
+
+RecipeArg = typer.Argument(None, help="Recipe TOML file [default: the embedded quickstart].", show_default=False)
+SetOption = typer.Option([], "--set", "-s", metavar="KEY=VALUE", help="Override a recipe key, e.g. train.steps=20.")
+JsonOption = typer.Option(False, "--json", help="Print one JSON object as the last line of stdout.")
+
+
+def guarded(command: Callable) -> Callable:
+    """Exit 2 with one line for bad input, 1 with one line for a failed run (a traceback with --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except BadInput as error:
+            code, message = 2, str(error)
+        except (typer.Exit, typer.Abort):
+            raise
+        except KeyboardInterrupt:
+            code, message = 130, "interrupted"
+        except Exception as error:  # noqa: BLE001 - the one place a run's failure is reported
+            code, message = 1, f"run failed: {type(error).__name__}: {error}"
+        if _state["debug"]:
+            traceback.print_exc()
+        typer.echo(f"error: {message.splitlines()[0] if message else 'unknown'}", err=True)
+        raise typer.Exit(code)
+
+    return wrapper
+
+
+def quickstart_path() -> Path:
+    return Path(str(resources.files("zofw") / "recipes" / "quickstart.toml"))
+
+
+def _load(recipe: Optional[Path], overrides: list[str]):
+    from zofw.assemble import build
+    from zofw.config import load_recipe
+
+    path = recipe or quickstart_path()
+    loaded = load_recipe(path, overrides)
+    return path, loaded, build(loaded, str(path))
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"zofw {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    version: bool = typer.Option(False, "--version", help="Show the version and exit.", is_eager=True,
+                                 callback=_print_version),
+) -> None:
+    _state["debug"] = _state["debug"] or debug
+
+
+@app.command()
+@guarded
+def run(
+    recipe: Optional[Path] = RecipeArg,
+    overrides: list[str] = SetOption,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/NAME-TIME]."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Train as a recipe says; write the run directory; print metrics and ε per accountant."""
+    from zofw.train import run as train
+
+    path, loaded, parts = _load(recipe, overrides)
+    out = out or Path("runs") / f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    result = train(loaded, parts, out, str(path))
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    main = result["main_metric"]
+    typer.echo(f"{main}: {result['metrics_before'][main]:.2f} -> {result['metrics'][main]:.2f} "
+               f"after {result['steps']} steps")
+    privacy = result["privacy"]
+    if privacy["private"]:
+        spent = ", ".join(f"{name} {eps:.3f}" if eps is not None else f"{name} inf"
+                          for name, eps in privacy["epsilon"].items())
+        typer.echo(f"privacy at δ={privacy['delta']:g}: ε {spent} (σ = {privacy['noise_multiplier']:.4g})")
+    else:
+        typer.echo("privacy: none (non-private estimator)")
+    typer.echo(f"run directory: {result['run_dir']}")
+
+
+@app.command()
+@guarded
+def validate(recipe: Optional[Path] = RecipeArg, overrides: list[str] = SetOption) -> None:
+    """Check a recipe, its overrides, component options and files, without loading models or data."""
+    path, loaded, parts = _load(recipe, overrides)
+    names = ", ".join(f"{slot}={getattr(parts, slot).name}" for slot in ("model", "task", "estimator")
+                      if getattr(parts, slot) is not None)
+    typer.echo(f"{path}: ok ({names})")
+
+
+@app.command("list")
+@guarded
+def list_components(
+    slot: Optional[str] = typer.Argument(None, help="One slot: estimators, clippers, noise, accountants, models, tasks."),
+    as_json: bool = JsonOption,
+) -> None:
+    """List registered components by slot."""
+    from zofw.plugins import registries
+
+    slots = registries()
+    if slot is not None and slot not in slots:
+        raise BadInput(f"unknown slot '{slot}' (slots: {', '.join(slots)})")
+    chosen = {name: registry for name, registry in slots.items() if slot in (None, name)}
+    table = {name: [{"name": e.name, "plugin": e.plugin, "summary": e.summary()} for e in registry]
+             for name, registry in chosen.items()}
+    if as_json:
+        typer.echo(json.dumps(table))
+        return
+    for name, rows in table.items():
+        typer.echo(f"{name}:")
+        for row in rows:
+            typer.echo(f"  {row['name']:<14} [{row['plugin']}] {row['summary']}")
+
+
+@app.command()
+@guarded
+def plugins(as_json: bool = JsonOption) -> None:
+    """List installed plugins (entry-point group "zofw") and the hooks they implement."""
+    from zofw.plugins import plugin_info
+
+    rows = plugin_info()
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for row in rows:
+        typer.echo(f"{row['name']:<10} {row['module']:<24} {row['distribution']:<16} {row['hooks']}")
+
+
+def main() -> None:
+    app(prog_name="zofw")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
