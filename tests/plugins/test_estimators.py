@@ -1,0 +1,93 @@
+"""The zeroth-order estimators on a quadratic, where every quantity is known in closed form."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from zofw.directions import iter_direction, squared_norm
+from zofw.params import TrainableParams
+from zofw_zo.estimators import DPGD0, DPZero, SmoothingOptions, TwoPoint
+
+
+def quadratic(dims: int = 30, n: int = 5):
+    """Per-example losses ½‖θ − x_i‖² over two parameter tensors, in float64 (exact arithmetic)."""
+    torch.manual_seed(0)
+    theta = [torch.randn(dims, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)]
+    params = TrainableParams(["layer.weight", "layer.bias"], theta)
+    xs = [(torch.randn(dims, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)) for _ in range(n)]
+
+    def losses() -> torch.Tensor:
+        return torch.stack([0.5 * ((theta[0] - a) ** 2).sum() + 0.5 * ((theta[1] - b) ** 2).sum() for a, b in xs])
+
+    def gradients() -> list[torch.Tensor]:
+        return [torch.cat([(theta[0] - a).flatten(), (theta[1] - b).flatten()]) for a, b in xs]
+
+    return params, losses, gradients
+
+
+def direction(params: TrainableParams, seed: int) -> torch.Tensor:
+    return torch.cat([z.flatten() for _, _, z in iter_direction(params, seed)])
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "sphere"])
+def test_per_example_values_are_directional_derivatives_and_update_restores_then_steps(kind):
+    params, losses, gradients = quadratic()
+    estimator = DPZero(SmoothingOptions(smoothing=1e-3, direction=kind))
+    before = torch.cat([t.flatten() for t in params.tensors]).clone()
+    grads = torch.stack(gradients())
+    u = direction(params, seed=5)
+    if kind == "sphere":
+        u = u * math.sqrt(u.numel()) / u.norm()
+        assert float(u.norm()) == pytest.approx(math.sqrt(params.numel()))
+    measured = estimator.per_example(params, losses, seed=5)
+    # central differences are exact for a quadratic: d_i = ∇f_i · u
+    assert torch.allclose(measured.values[:, 0].double(), grads @ u, rtol=1e-6, atol=1e-6)
+    estimator.update(params, 5, torch.tensor([0.7]), lr=0.1, weight_decay=0.0, parameter_noise=None)
+    after = torch.cat([t.flatten() for t in params.tensors])
+    assert torch.allclose(after, before - 0.1 * 0.7 * u, atol=1e-10)
+
+
+def test_weight_decay_skips_biases():
+    params, losses, _ = quadratic()
+    weight, bias = (t.clone() for t in params.tensors)
+    estimator = TwoPoint(SmoothingOptions())
+    estimator.per_example(params, losses, seed=1)
+    estimator.update(params, 1, torch.tensor([0.0]), lr=0.1, weight_decay=0.5, parameter_noise=None)
+    assert torch.allclose(params.tensors[0], weight * (1 - 0.05), atol=1e-10)
+    assert torch.allclose(params.tensors[1], bias, atol=1e-10)
+
+
+def test_dpgd0_clips_the_vector_norm_and_adds_noise_to_every_coordinate():
+    params, losses, _ = quadratic()
+    estimator = DPGD0(SmoothingOptions())
+    norm = math.sqrt(squared_norm(params, 2))
+    measured = estimator.per_example(params, losses, seed=2)
+    assert measured.bound_scale == pytest.approx(1 / norm)
+    before = [t.clone() for t in params.tensors]
+    u = [z.clone() for _, _, z in iter_direction(params, 2)]
+    estimator.update(params, 2, torch.tensor([0.0]), lr=1.0, weight_decay=0.0,
+                     parameter_noise=lambda like: torch.ones_like(like))
+    # θ − λu was restored; the only change left is the noise, on every coordinate
+    for old, new, _ in zip(before, params.tensors, u):
+        assert torch.allclose(new, old + 1e-3 * _ - 1.0, atol=1e-9)
+
+
+def test_two_point_descends_a_quadratic():
+    params, losses, _ = quadratic(dims=10, n=20)
+    estimator = TwoPoint(SmoothingOptions())
+    start = float(losses().mean())
+    for step in range(300):
+        measured = estimator.per_example(params, losses, seed=step)
+        estimator.update(params, step, measured.values.mean(0), lr=0.02, weight_decay=0.0, parameter_noise=None)
+    assert float(losses().mean()) < 0.5 * start
+
+
+def test_directions_are_reproducible_and_differ_across_seeds_and_tensors():
+    params, _, _ = quadratic()
+    assert torch.equal(direction(params, 9), direction(params, 9))
+    assert not torch.equal(direction(params, 9), direction(params, 10))
+    first, second = (z.flatten()[:12] for _, _, z in iter_direction(params, 9))
+    assert not torch.allclose(first, second)
