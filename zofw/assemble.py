@@ -46,7 +46,7 @@ def build(recipe: Recipe, source: str) -> Components:
         try:
             component.check()
         except BadInput as error:
-            raise BadInput(f"recipe {source}: {key}: {error}") from None
+            raise BadInput(f"recipe {source}: {error}") from None  # check() names the key path itself
         return component
 
     estimator = make("estimators", recipe.estimator, "estimator")

@@ -24,7 +24,7 @@ class Component:
         self.options = options
 
     def check(self) -> None:
-        """Cheap checks of the options against the world (files exist); raise BadInput if not."""
+        """Cheap checks of the options against the world (files exist); raise BadInput naming the key path."""
 
     @classmethod
     def summary(cls) -> str:

@@ -1,0 +1,167 @@
+"""What both Hugging Face adapters share: options, device/dtype choice, loading, padding, trainable subset."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Literal, Optional, Sequence
+
+import torch
+from pydantic import Field
+
+from zofw.errors import BadInput, RunFailed
+from zofw.params import TrainableParams
+from zofw.slots.base import Options
+from zofw.slots.model import ModelAdapter
+from zofw.slots.task import TaskKind
+
+if TYPE_CHECKING:  # transformers is imported lazily at load(), so that `zofw list` stays fast
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+Side = Literal["left", "right"]
+
+
+class HFOptions(Options):
+    path: str  # hub id or local checkpoint directory
+    tokenizer: Optional[str] = None  # hub id or local tokenizer directory; default: path
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"  # auto: float16 on CUDA, float32 on CPU
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when available
+    trainable: str = "all"  # "all", "bias" or a regular expression over parameter names
+    max_length: int = Field(1024, gt=1)  # tokens per input; the prompt is what gets truncated
+
+
+def resolve_device(choice: str) -> torch.device:
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(choice)
+
+
+def resolve_dtype(choice: str, device: torch.device) -> torch.dtype:
+    # Forward-only training keeps no optimizer state, so half precision on GPU is the MeZO default.
+    if choice == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    return getattr(torch, choice)
+
+
+def looks_local(name: str) -> bool:
+    """A name that can only mean a directory on this machine, never a hub id."""
+    return name.startswith(("/", ".", "~")) or Path(name).expanduser().exists()
+
+
+def locate(name: str) -> str:
+    """``name`` with ``~`` expanded where it is a local directory; hub ids pass through."""
+    return str(Path(name).expanduser()) if looks_local(name) else name
+
+
+def one_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def pad(rows: Sequence[Sequence[int]], pad_id: int, side: Side,
+        device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids (b, L) and attention mask (b, L) of ``rows`` padded to the longest on ``side``."""
+    width = max(len(row) for row in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        span = slice(width - len(row), width) if side == "left" else slice(0, len(row))
+        ids[i, span] = torch.tensor(row, dtype=torch.long)
+        mask[i, span] = 1
+    return ids.to(device), mask.to(device)
+
+
+def chunks(count: int, size: int) -> list[range]:
+    size = max(size, 1)
+    return [range(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+class HFAdapter(ModelAdapter):
+    """Loading, checks and the trainable subset of a Hugging Face model; subclasses add the task logic."""
+
+    Options = HFOptions
+    auto_class: ClassVar[str]  # name of the transformers Auto class that loads the weights
+    kinds: ClassVar[tuple[TaskKind, ...]]  # task kinds the adapter can serve
+
+    options: HFOptions
+
+    def __init__(self, options: HFOptions) -> None:
+        super().__init__(options)
+        self._model: Optional[PreTrainedModel] = None
+        self._tokenizer: Optional[PreTrainedTokenizerBase] = None
+        self.kind: TaskKind = self.kinds[0]
+        self.device = resolve_device(options.device)
+        self.pad_id = 0
+
+    # --- checks and loading -------------------------------------------------------------------
+
+    def check(self) -> None:
+        for key, name in (("path", self.options.path), ("tokenizer", self.options.tokenizer)):
+            if name is not None and looks_local(name) and not Path(name).expanduser().is_dir():
+                raise BadInput(f"model.{key}: no such directory: {name}")
+        if self.options.trainable not in ("all", "bias"):
+            try:
+                re.compile(self.options.trainable)
+            except re.error as error:
+                raise BadInput(f"model.trainable: not a regular expression: {error}") from None
+
+    def load(self, kind: TaskKind) -> None:
+        if kind not in self.kinds:
+            raise BadInput(f"model '{self.name}' cannot do {kind} tasks")
+        self.kind = kind
+        if self._model is not None:
+            return
+        # checked here, not in check(): a GPU recipe must still validate on a CPU-only machine
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise BadInput("model.device: 'cuda' was asked for but no CUDA device is available")
+        import transformers
+
+        tokenizer_name = self.options.tokenizer or self.options.path
+        try:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(locate(tokenizer_name))
+        except (OSError, ValueError) as error:
+            raise BadInput(f"model.tokenizer: cannot load '{tokenizer_name}': {one_line(error)}") from None
+        dtype = resolve_dtype(self.options.dtype, self.device)
+        try:
+            model = getattr(transformers, self.auto_class).from_pretrained(locate(self.options.path), dtype=dtype)
+        except (OSError, ValueError) as error:
+            raise BadInput(f"model.path: cannot load '{self.options.path}': {one_line(error)}") from None
+        rows = model.get_input_embeddings().num_embeddings
+        if len(tokenizer) > rows:  # a mismatched tokenizer would index past the embedding mid-run
+            raise BadInput(f"model.tokenizer: '{tokenizer_name}' has {len(tokenizer)} tokens but the model's "
+                           f"embedding has only {rows} rows")
+        # Models without a pad token (GPT-2, LLaMA) pad with EOS: the attention mask hides it anyway.
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        if pad_id is None:
+            raise BadInput(f"model.tokenizer: '{tokenizer_name}' has neither a pad nor an EOS token")
+        self.pad_id = pad_id
+        self._tokenizer = tokenizer
+        self._model = model.eval().to(self.device)
+        self.loaded()
+
+    def loaded(self) -> None:
+        """Hook for subclasses: check the architecture and cache token ids once weights are in place."""
+
+    @property
+    def model(self) -> PreTrainedModel:
+        if self._model is None:
+            raise RunFailed(f"model '{self.name}' was used before load()")
+        return self._model
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        if self._tokenizer is None:
+            raise RunFailed(f"model '{self.name}' was used before load()")
+        return self._tokenizer
+
+    def trainable(self) -> TrainableParams:
+        params = TrainableParams.select(self.model, self.options.trainable)
+        if not params.names:
+            raise BadInput(f"model.trainable: '{self.options.trainable}' selects no parameters")
+        return params
+
+    # --- tokenization helpers -----------------------------------------------------------------
+
+    def tokens(self, text: str) -> list[int]:
+        """Ids of ``text`` without special tokens."""
+        return self.tokenizer.encode(text, add_special_tokens=False)

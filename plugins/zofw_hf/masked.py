@@ -1,0 +1,121 @@
+"""Masked LM adapter (RoBERTa, BERT) with LM-BFF prompts: the label word fills the mask.
+
+Each choice is represented by the FIRST token of ``tokenizer.encode(choice, add_special_tokens=False)``:
+LM-BFF's label words (" great", " terrible", " Yes", …) are one token each, so this is exact for them; a
+longer word is scored by its first token, and two choices that share their first token are refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from zofw.errors import BadInput
+from zofw.slots.task import Example, Prediction, TaskKind
+from zofw_hf.common import HFAdapter, HFOptions, chunks, pad
+
+
+class MaskedLMOptions(HFOptions):
+    max_length: int = Field(256, gt=2)  # LM-BFF: 128–256 tokens per input
+
+
+@dataclass(frozen=True)
+class MaskedItem:
+    """One encoded example: input ids, where the mask sits, each choice's token id and the gold index."""
+
+    ids: tuple[int, ...]
+    mask_at: int
+    choices: tuple[int, ...]
+    label: int  # -1 when only predicting
+
+
+class MaskedLM(HFAdapter):
+    """Hugging Face masked LM (RoBERTa, BERT) with LM-BFF prompts: the answer word fills the mask."""
+
+    name = "masked_lm"
+    Options = MaskedLMOptions
+    auto_class = "AutoModelForMaskedLM"
+    kinds = ("classification",)
+
+    options: MaskedLMOptions
+
+    def loaded(self) -> None:
+        if self.tokenizer.mask_token is None:
+            raise BadInput(f"model.tokenizer: '{self.options.tokenizer or self.options.path}' has no mask token")
+        # The head is the one child beside the encoder (RoBERTa: lm_head, BERT: cls, ALBERT: predictions).
+        # Applying it to the mask positions alone avoids vocabulary logits at every position.
+        prefix = self.model.base_model_prefix
+        heads = [module for name, module in self.model.named_children() if name != prefix]
+        if len(heads) != 1:
+            raise BadInput(f"model.path: '{self.options.path}' ({type(self.model).__name__}) is not a masked LM "
+                           "of one encoder and one head, as masked_lm needs")
+        self._head = heads[0]
+        self._special = set(self.tokenizer.all_special_ids)
+
+    # --- encoding ---------------------------------------------------------------------------------
+
+    def _inputs(self, example: Example, index: int) -> tuple[list[int], int]:
+        """Ids of prompt + mask + suffix within max_length: the prompt loses its start, then the suffix its end."""
+        tokenizer, limit = self.tokenizer, self.options.max_length
+        ids = tokenizer(example.prompt + tokenizer.mask_token + example.suffix).input_ids
+        if ids.count(tokenizer.mask_token_id) != 1:
+            raise BadInput(f"example {index}: its prompt or suffix contains the mask token itself")
+        at = ids.index(tokenizer.mask_token_id)
+        lead = 1 if ids[0] in self._special and at > 0 else 0  # <s> / [CLS]
+        trail = 1 if ids[-1] in self._special and at < len(ids) - 1 else 0  # </s> / [SEP]
+        cut = min(max(len(ids) - limit, 0), at - lead)
+        ids, at = ids[:lead] + ids[lead + cut:], at - cut
+        excess = len(ids) - limit
+        if excess > len(ids) - trail - at - 1:
+            raise BadInput(f"example {index}: model.max_length={limit} is too short for its template")
+        if excess > 0:
+            ids = ids[:len(ids) - trail - excess] + ids[len(ids) - trail:]
+        return ids, at
+
+    def _item(self, example: Example, index: int, labelled: bool) -> MaskedItem:
+        firsts = [self.tokens(choice)[:1] for choice in example.choices]
+        if not firsts or not all(firsts):
+            raise BadInput(f"example {index}: needs non-empty choices (masked_lm does classification only)")
+        choices = tuple(first[0] for first in firsts)
+        if len(set(choices)) < len(choices):
+            raise BadInput(f"example {index}: two of its choices {example.choices} begin with the same token")
+        if labelled and not 0 <= example.label < len(choices):
+            raise BadInput(f"example {index}: label {example.label} is not an index of its {len(choices)} choices")
+        ids, at = self._inputs(example, index)
+        return MaskedItem(tuple(ids), at, choices, example.label if labelled else -1)
+
+    def encode(self, examples: Sequence[Example]) -> list[MaskedItem]:
+        return [self._item(example, i, labelled=True) for i, example in enumerate(examples)]
+
+    # --- scoring ----------------------------------------------------------------------------------
+
+    def _choice_logits(self, batch: Sequence[MaskedItem]) -> list[torch.Tensor]:
+        """Float32 logits of each item's choice tokens at its mask position."""
+        ids, mask = pad([item.ids for item in batch], self.pad_id, "right", self.device)
+        hidden = self.model.base_model(input_ids=ids, attention_mask=mask)[0]  # (b, L, h)
+        rows = torch.arange(len(batch), device=self.device)
+        at = torch.tensor([item.mask_at for item in batch], device=self.device)
+        vocab = self._head(hidden[rows, at]).float()  # (b, V): the head sees the mask positions only
+        return [vocab[i, list(item.choices)] for i, item in enumerate(batch)]
+
+    def losses(self, batch: Sequence[MaskedItem]) -> torch.Tensor:
+        if not batch:
+            return torch.zeros(0, device=self.device)
+        with torch.inference_mode():
+            scores = self._choice_logits(batch)
+            # cross-entropy over the choices only (LM-BFF): −log softmax(choice logits)[label]
+            return torch.stack([-F.log_softmax(s, dim=0)[item.label] for s, item in zip(scores, batch)])
+
+    def predict(self, examples: Sequence[Example], kind: TaskKind, batch_size: int) -> list[Prediction]:
+        if kind not in self.kinds:
+            raise BadInput(f"model '{self.name}' cannot do {kind} tasks")
+        items = [self._item(example, i, labelled=False) for i, example in enumerate(examples)]
+        chosen: list[Prediction] = []
+        with torch.inference_mode():
+            for span in chunks(len(items), batch_size):
+                chosen.extend(int(s.argmax()) for s in self._choice_logits([items[i] for i in span]))
+        return chosen
