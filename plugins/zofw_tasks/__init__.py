@@ -1,8 +1,11 @@
 """First-party plugin: tasks (data, prompt and metric)."""
 
 from zofw import hookimpl
+from zofw_tasks.drop import Drop
+from zofw_tasks.sst2 import SST2
 
 
 @hookimpl
 def register_tasks(register):
-    pass
+    register(Drop)
+    register(SST2)
