@@ -97,11 +97,13 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
     atomic_write_text(out / "recipe.toml", f"# resolved from {source}\n" + tomli_w.dumps(resolved))
     log = MetricsLog(out / "metrics.jsonl")
     log_every = train.log_every or max(1, train.steps // 50)
+    # ε so far costs an accountant call (PLD/PRV: about a second), so it is refreshed about 10 times a run
+    epsilon_every = max(log_every, train.steps // 10)
     reported = list(recipe.privacy.report) if recipe.privacy else []
 
     metrics_before = evaluate(model, task, eval_examples, eval_items, train.eval_batch)
     log.write({"step": 0, "eval": metrics_before})
-    shown = {"loss": metrics_before["loss"]}
+    shown = {"eval_loss": metrics_before["loss"]}
     bar = tqdm(range(1, train.steps + 1), desc=f"{estimator.name} on {task.name}", unit="step",
                dynamic_ncols=True, mininterval=0.5)
     for step in bar:
@@ -126,16 +128,17 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
         if step % log_every == 0 or step == train.steps:
             record: dict[str, Any] = {"step": step, "projected_grad": coefficients.tolist()}
             if privacy.ledger is None and measured.loss is not None and len(batch):
-                record["train_loss"] = shown["loss"] = float(measured.loss.float().mean())
+                record["train_loss"] = shown["train_loss"] = float(measured.loss.float().mean())
             if privacy.ledger is not None:
-                record["epsilon"] = shown["ε"] = privacy_spent(parts, privacy.ledger, recipe)
-                privacy.ledger.save(out / "privacy_ledger.json")
+                privacy.ledger.save(out / "privacy_ledger.json")  # saved with every record: a killed run keeps it
+                if step % epsilon_every == 0 or step == train.steps:
+                    record["epsilon"] = shown["ε"] = privacy_spent(parts, privacy.ledger, recipe)
             log.write(record)
             bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
         if train.eval_every and step % train.eval_every == 0 and step != train.steps:
             metrics = evaluate(model, task, eval_examples, eval_items, train.eval_batch)
             log.write({"step": step, "eval": metrics})
-            shown["loss"] = metrics["loss"]
+            shown["eval_loss"] = metrics["loss"]
     bar.close()
 
     metrics = evaluate(model, task, eval_examples, eval_items, train.eval_batch)
