@@ -106,7 +106,9 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
     shown = {"eval_loss": metrics_before["loss"]}
     bar = tqdm(range(1, train.steps + 1), desc=f"{estimator.name} on {task.name}", unit="step",
                dynamic_ncols=True, mininterval=0.5)
+    stepping = 0.0  # seconds spent in steps, evaluations and accounting excluded
     for step in bar:
+        tick = time.perf_counter()
         # 1. sample a batch: Poisson, as the accountant assumes
         batch = [train_items[i] for i in sampler.sample()]
         # 2. probe the loss along the public direction u(seed): perturb, forward twice
@@ -120,6 +122,7 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
             # 5. restore and update θ ← θ − η·(ĝ·u + wd·θ)
             estimator.update(params, seed, coefficients, train.lr, train.weight_decay,
                              privacy.release.parameter_noise(train.expected_batch))
+        stepping += time.perf_counter() - tick  # update() synchronises: it reads the coefficients
         # 6. account
         event = privacy.release.event()
         if event is not None and privacy.ledger is not None:
@@ -152,7 +155,10 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
         "privacy": privacy_record(recipe, parts, privacy, sample_rate, reported),
         "run_dir": str(out),
         "seconds": round(time.time() - started, 2),
+        "seconds_per_step": round(stepping / train.steps, 5),
     }
+    if torch.cuda.is_available() and torch.cuda.max_memory_allocated():
+        result["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
     if privacy.ledger is not None:
         privacy.ledger.save(out / "privacy_ledger.json")
     atomic_write_text(out / "result.json", json.dumps(result, indent=1))

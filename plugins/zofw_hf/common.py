@@ -28,6 +28,7 @@ class HFOptions(Options):
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when available
     trainable: str = "all"  # "all", "bias" or a regular expression over parameter names
     max_length: int = Field(1024, gt=1)  # tokens per input; the prompt is what gets truncated
+    random_init: bool = False  # build from path's config.json with random weights (speed and memory runs)
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -122,8 +123,14 @@ class HFAdapter(ModelAdapter):
         except (OSError, ValueError) as error:
             raise BadInput(f"model.tokenizer: cannot load '{tokenizer_name}': {one_line(error)}") from None
         dtype = resolve_dtype(self.options.dtype, self.device)
+        auto = getattr(transformers, self.auto_class)
         try:
-            model = getattr(transformers, self.auto_class).from_pretrained(locate(self.options.path), dtype=dtype)
+            if self.options.random_init:
+                config = transformers.AutoConfig.from_pretrained(locate(self.options.path))
+                with self.device:  # initialise on the target device: CPU init of billions of weights is slow
+                    model = auto.from_config(config, dtype=dtype)
+            else:
+                model = auto.from_pretrained(locate(self.options.path), dtype=dtype)
         except (OSError, ValueError) as error:
             raise BadInput(f"model.path: cannot load '{self.options.path}': {one_line(error)}") from None
         rows = model.get_input_embeddings().num_embeddings
