@@ -15,3 +15,22 @@ def test_every_hook_is_documented():
     assert len(hooks) == 6
     missing = [name for name in hooks if f"## {name}" not in text]
     assert not missing, f"hooks missing from docs/hooks.md: {missing}"
+
+
+def test_every_recipe_key_is_documented():
+    from zofw.config import PrivacyConfig, Recipe, TrainConfig
+
+    text = (DOCS / "recipes.md").read_text()
+    keys = [*Recipe.model_fields, *PrivacyConfig.model_fields, *TrainConfig.model_fields]
+    missing = [key for key in keys if f"`{key}`" not in text and f"[{key}]" not in text]
+    assert not missing, f"recipe keys missing from docs/recipes.md: {missing}"
+
+
+def test_every_registered_component_is_documented():
+    from zofw.plugins import registries
+
+    text = (DOCS / "recipes.md").read_text() + (DOCS / "architecture.md").read_text()
+    first_party = {"zo", "privacy", "hf", "tasks"}  # installed third-party plugins document themselves
+    missing = [entry.name for registry in registries().values() for entry in registry
+               if entry.plugin in first_party and f"`{entry.name}`" not in text]
+    assert not missing, f"components missing from docs: {missing}"
