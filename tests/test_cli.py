@@ -132,3 +132,21 @@ def test_plugins_lists_first_party_plugins_with_their_distribution():
 
 def test_version():
     assert invoke("--version").stdout.startswith("zofw ")
+
+
+def test_missing_data_file_and_model_directory_name_their_keys(tmp_path):
+    recipe = "recipes/dpzero_opt2.7b_drop.toml"
+    one_line_error(invoke("validate", recipe, "--set", f"task.path={tmp_path / 'nope.json'}"),
+                   "task.path", "nope.json")
+    one_line_error(invoke("run", recipe, "--set", f"model.path={tmp_path / 'no-model'}", "--out", tmp_path / "r"),
+                   "model.path", "no-model")
+    assert not (tmp_path / "r").exists()  # bad input is refused before anything is written
+
+
+def test_default_run_directories_never_collide(tmp_path, monkeypatch):
+    from zofw.cli import fresh_run_dir
+
+    monkeypatch.chdir(tmp_path)
+    first = fresh_run_dir("quickstart")
+    first.mkdir(parents=True)
+    assert fresh_run_dir("quickstart") != first

@@ -56,6 +56,13 @@ def quickstart_path() -> Path:
     return Path(str(resources.files("zofw") / "recipes" / "quickstart.toml"))
 
 
+def fresh_run_dir(stem: str) -> Path:
+    """runs/STEM-TIME, with a counter if a run of the same second already claimed it."""
+    base = Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    candidates = (base.with_name(f"{base.name}-{n}") if n else base for n in range(1000))
+    return next(c for c in candidates if not c.exists())
+
+
 def _load(recipe: Optional[Path], overrides: list[str]):
     from zofw.assemble import build
     from zofw.config import load_recipe
@@ -92,7 +99,7 @@ def run(
     from zofw.train import run as train
 
     path, loaded, parts = _load(recipe, overrides)
-    out = out or Path("runs") / f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = out or fresh_run_dir(path.stem)
     result = train(loaded, parts, out, str(path))
     if as_json:
         typer.echo(json.dumps(result))

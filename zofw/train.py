@@ -34,6 +34,7 @@ class Privacy:
     release: PrivateRelease | NoPrivacy
     ledger: Optional[PrivacyLedger]
     noise_multiplier: Optional[float]
+    secret_seed: int  # seeds batch sampling (and, in the release, the noise); never logged
 
 
 def batch_losses(model: ModelAdapter, items: Sequence[Any], microbatch: int) -> LossFn:
@@ -54,7 +55,7 @@ def epsilons(parts: Components, ledger: PrivacyLedger, names: Sequence[str]) -> 
 def plan_privacy(recipe: Recipe, parts: Components, sample_rate: float) -> Privacy:
     """Calibrate σ for the target ε (or take σ as given) and set up the private release."""
     if not parts.estimator.private:
-        return Privacy(NoPrivacy(), None, None)
+        return Privacy(NoPrivacy(), None, None, secret_seed=recipe.seed)  # nothing to hide
     settings, steps = recipe.privacy, recipe.train.steps
     assert settings is not None and parts.clipper is not None and parts.noise is not None
     sigma = settings.noise_multiplier
@@ -68,7 +69,7 @@ def plan_privacy(recipe: Recipe, parts: Components, sample_rate: float) -> Priva
     secret = settings.secret_seed if settings.secret_seed is not None else fresh_secret_seed()
     release = PrivateRelease(parts.clipper, parts.noise, sigma, sample_rate,
                              parts.estimator.directions(), secret)
-    return Privacy(release, PrivacyLedger(settings.delta), sigma)
+    return Privacy(release, PrivacyLedger(settings.delta), sigma, secret)
 
 
 def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, Any]:
@@ -89,8 +90,9 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
     params = model.trainable()
     train_items, eval_items = model.encode(train_examples), model.encode(eval_examples)
     privacy = plan_privacy(recipe, parts, sample_rate)
-    secret = privacy.release.secret_seed if isinstance(privacy.release, PrivateRelease) else recipe.seed
-    sampler = PoissonSampler(len(train_items), sample_rate, secret_generator(stream_seed(secret, 1 << 20)))
+    # the sample must stay secret for amplification by subsampling: its stream is apart from the noise's
+    sampler = PoissonSampler(len(train_items), sample_rate,
+                             secret_generator(stream_seed(privacy.secret_seed, 1 << 20)))
 
     claim(out)
     resolved = resolved_recipe(recipe, parts)
