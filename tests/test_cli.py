@@ -150,3 +150,26 @@ def test_default_run_directories_never_collide(tmp_path, monkeypatch):
     first = fresh_run_dir("quickstart")
     first.mkdir(parents=True)
     assert fresh_run_dir("quickstart") != first
+
+
+def test_dpgd0_runs_and_is_accounted_like_dpzero(toy_recipe, tmp_path):
+    result = invoke("run", toy_recipe, "--json", "--out", tmp_path / "r", "--set", "estimator.name=dpgd0",
+                    "--set", "train.steps=50")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout.strip().splitlines()[-1])
+    assert record["privacy"]["epsilon"]["rdp"] <= 4.0 + 1e-6
+
+
+def test_non_private_two_point_reports_no_epsilon_and_logs_the_training_loss(toy_recipe, tmp_path):
+    text = toy_recipe.read_text()
+    text = text.replace('name = "dpzero"', 'name = "two_point"')
+    text = text[:text.index("[clipper]")] + text[text.index("[train]"):]
+    recipe = tmp_path / "mezo.toml"
+    recipe.write_text(text)
+    result = invoke("run", recipe, "--json", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout.strip().splitlines()[-1])
+    assert record["privacy"]["private"] is False and record["privacy"]["epsilon"] == {}
+    assert record["metrics"]["accuracy"] > record["metrics_before"]["accuracy"]
+    assert not (tmp_path / "r" / "privacy_ledger.json").exists()
+    assert "train_loss" in (tmp_path / "r" / "metrics.jsonl").read_text()
