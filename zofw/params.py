@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -17,6 +17,10 @@ class TrainableParams:
 
     names: list[str]
     tensors: list[torch.Tensor]
+    decay: list[bool] = field(init=False)  # whether weight decay applies, per tensor (fixed once)
+
+    def __post_init__(self) -> None:
+        self.decay = [not _NO_DECAY.search(n) for n in self.names]
 
     @classmethod
     def select(cls, module: torch.nn.Module, pattern: str) -> "TrainableParams":
@@ -24,9 +28,6 @@ class TrainableParams:
         regex = {"all": r".*", "bias": r"(^|\.)bias$"}.get(pattern, pattern)
         chosen = [(n, p) for n, p in module.named_parameters() if re.search(regex, n)]
         return cls([n for n, _ in chosen], [p.data for _, p in chosen])
-
-    def decays(self) -> list[bool]:
-        return [not _NO_DECAY.search(n) for n in self.names]
 
     def numel(self) -> int:
         return sum(t.numel() for t in self.tensors)

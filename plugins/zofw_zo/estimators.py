@@ -38,7 +38,7 @@ def probe(params: TrainableParams, losses: LossFn, seed: int, smoothing: float) 
 def restore_and_step(params: TrainableParams, seed: int, smoothing: float, coefficient: float, lr: float,
                      weight_decay: float, parameter_noise: Optional[ParameterNoise]) -> None:
     """From θ − λu: θ ← (θ − λu + λu)(1 − η·wd) − η·coefficient·u − η·noise, one pass per tensor."""
-    for (_, tensor, z), decays in zip(iter_direction(params, seed), params.decays()):
+    for (_, tensor, z), decays in zip(iter_direction(params, seed), params.decay):
         shrink = 1 - lr * weight_decay if decays else 1.0
         if shrink != 1.0:
             tensor.mul_(shrink)

@@ -33,7 +33,7 @@ class ForwardDifference(Estimator):
     def update(self, params: TrainableParams, seed: int, coefficients: torch.Tensor, lr: float,
                weight_decay: float, parameter_noise: Optional[ParameterNoise]) -> None:
         step = lr * float(coefficients[0])
-        for (_, tensor, z), decays in zip(iter_direction(params, seed), params.decays()):
+        for (_, tensor, z), decays in zip(iter_direction(params, seed), params.decay):
             tensor.add_(z, alpha=-self.options.smoothing)  # back to θ
             if decays and weight_decay:
                 tensor.mul_(1 - lr * weight_decay)
