@@ -41,6 +41,19 @@ def tiny_opt(tmp_path_factory, shared_data) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny_roberta(tmp_path_factory, shared_data) -> Path:
+    """A 2-layer random-weight RoBERTa with the real RoBERTa vocabulary."""
+    from transformers import RobertaConfig, RobertaForMaskedLM
+
+    torch.manual_seed(0)
+    config = RobertaConfig(vocab_size=50265, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                           intermediate_size=64, max_position_embeddings=514, type_vocab_size=1)
+    path = tmp_path_factory.mktemp("tiny-roberta")
+    RobertaForMaskedLM(config).save_pretrained(path)
+    return path
+
+
 # --- an in-test plugin: logistic regression on vectors written as text --------------------------
 
 

@@ -31,3 +31,17 @@ def test_dpzero_recipe_shrunk_to_tiny_opt_runs_20_steps_and_reports_drop_f1(tiny
     assert sum(event["steps"] for event in ledger["events"]) == 20
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert not any("train_loss" in line for line in lines)  # private runs never release the training loss
+
+
+def test_roberta_sst2_recipe_shrunk_to_tiny_roberta_runs_and_reports_accuracy(tiny_roberta, shared_data, tmp_path):
+    result = CliRunner().invoke(app, [
+        "run", "recipes/dpzero_roberta-large_sst2.toml", "--json", "--out", str(tmp_path / "run"),
+        "--set", f"model.path={tiny_roberta}", "--set", f"model.tokenizer={shared_data / 'tokenizers' / 'roberta'}",
+        "--set", "model.device=cpu", "--set", f"task.path={shared_data / 'sst2' / 'train.tsv'}",
+        "--set", f"task.eval_path={shared_data / 'sst2' / 'dev.tsv'}", "--set", "task.n_eval=64",
+        "--set", "train.steps=20", "--set", "train.eval_every=0", "--set", "privacy.accountant=rdp",
+    ])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout.strip().splitlines()[-1])
+    assert record["main_metric"] == "accuracy" and 0 <= record["metrics"]["accuracy"] <= 100
+    assert record["privacy"]["epsilon"]["rdp"] <= 2.0 + 1e-6
