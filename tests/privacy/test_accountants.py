@@ -59,3 +59,17 @@ def test_unsupported_mechanism_is_refused():
 
     with pytest.raises(BadInput, match="cannot compose"):
         accountant("prv").epsilon([PrivacyEvent("laplace", 1.0, 0.01, 10)], 1e-5)
+
+
+def test_calibration_meets_the_target_tightly_in_few_accountant_calls():
+    pld = accountant("pld")
+    calls = []
+
+    def epsilon_of(sigma: float) -> float:
+        calls.append(sigma)
+        return pld.epsilon([PrivacyEvent("gaussian", sigma, 0.016, 300)], 1e-5)
+
+    sigma = calibrate_noise_multiplier(epsilon_of, 2.0)
+    assert epsilon_of(sigma) <= 2.0
+    assert epsilon_of(sigma * (1 - 2e-3)) > 2.0  # and no more noise than needed
+    assert len(calls) <= 10 + 2
