@@ -28,17 +28,21 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def save_random(model_class, config, directory: Path) -> Path:
+    """Save a random-weight model (seed 0) like a hub checkpoint."""
+    torch.manual_seed(0)
+    model_class(config).save_pretrained(directory)
+    return directory
+
+
 @pytest.fixture(scope="session")
 def tiny_opt(tmp_path_factory, shared_data) -> Path:
-    """A 2-layer random-weight OPT with the real OPT vocabulary, saved like a hub checkpoint."""
+    """A 2-layer random-weight OPT with the real OPT vocabulary."""
     from transformers import OPTConfig, OPTForCausalLM
 
-    torch.manual_seed(0)
     config = OPTConfig(vocab_size=50272, hidden_size=32, word_embed_proj_dim=32, num_hidden_layers=2,
                        ffn_dim=64, num_attention_heads=2, max_position_embeddings=1024)
-    path = tmp_path_factory.mktemp("tiny-opt")
-    OPTForCausalLM(config).save_pretrained(path)
-    return path
+    return save_random(OPTForCausalLM, config, tmp_path_factory.mktemp("tiny-opt"))
 
 
 @pytest.fixture(scope="session")
@@ -46,12 +50,9 @@ def tiny_roberta(tmp_path_factory, shared_data) -> Path:
     """A 2-layer random-weight RoBERTa with the real RoBERTa vocabulary."""
     from transformers import RobertaConfig, RobertaForMaskedLM
 
-    torch.manual_seed(0)
     config = RobertaConfig(vocab_size=50265, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                            intermediate_size=64, max_position_embeddings=514, type_vocab_size=1)
-    path = tmp_path_factory.mktemp("tiny-roberta")
-    RobertaForMaskedLM(config).save_pretrained(path)
-    return path
+    return save_random(RobertaForMaskedLM, config, tmp_path_factory.mktemp("tiny-roberta"))
 
 
 # --- an in-test plugin: logistic regression on vectors written as text --------------------------
@@ -108,7 +109,7 @@ class ToyModel(ModelAdapter):
     def encode(self, examples: Sequence[Example]) -> list:
         return [(torch.tensor([float(v) for v in e.prompt.split()]), e.label) for e in examples]
 
-    def losses(self, batch) -> torch.Tensor:
+    def losses(self, batch, shape) -> torch.Tensor:
         if not batch:
             return torch.zeros(0)
         x = torch.stack([b[0] for b in batch])
@@ -157,7 +158,6 @@ epsilon = 4.0
 delta = 1e-5
 accountant = "rdp"
 report = ["rdp", "pld"]
-secret_seed = 7
 [train]
 steps = 300
 expected_batch = 40

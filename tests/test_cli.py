@@ -98,7 +98,7 @@ def test_malformed_override(toy_recipe):
 def test_run_failure_exits_1_with_one_line(toy_recipe, tmp_path, monkeypatch):
     from conftest import ToyModel
 
-    def broken(self, batch):
+    def broken(self, batch, shape):
         raise RuntimeError("device on fire")
 
     monkeypatch.setattr(ToyModel, "losses", broken)

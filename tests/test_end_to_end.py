@@ -17,7 +17,7 @@ def test_dpzero_recipe_shrunk_to_tiny_opt_runs_20_steps_and_reports_drop_f1(tiny
         "--set", f"model.tokenizer={shared_data / 'tokenizers' / 'opt'}",
         "--set", "model.device=cpu", "--set", "model.dtype=float32", "--set", "model.max_length=256",
         "--set", f"task.path={shared_data / 'drop' / 'drop_train_sample.json'}",
-        "--set", "task.n_train=64", "--set", "task.n_eval=8",
+        "--set", "task.n_train=64", "--set", "task.n_eval=8", "--set", "task.held_out_public=true",
         "--set", "train.steps=20", "--set", "train.eval_every=0",
         "--set", "privacy.accountant=rdp",
     ])

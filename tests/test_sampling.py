@@ -2,18 +2,19 @@ from __future__ import annotations
 
 import torch
 
+from zofw.privacy.secure import SecretStream
 from zofw.sampling import PoissonSampler
 
 
 def test_poisson_batches_have_the_expected_mean_and_binomial_spread():
-    sampler = PoissonSampler(1000, 0.02, torch.Generator().manual_seed(0))
+    sampler = PoissonSampler(1000, 0.02, SecretStream())
     sizes = torch.tensor([len(sampler.sample()) for _ in range(3000)], dtype=torch.float64)
     assert abs(float(sizes.mean()) - 20) < 0.5
     assert abs(float(sizes.var()) - 1000 * 0.02 * 0.98) < 2.5  # Binomial(n, q), not a fixed size
 
 
 def test_each_example_is_included_independently():
-    sampler = PoissonSampler(10, 0.5, torch.Generator().manual_seed(1))
+    sampler = PoissonSampler(10, 0.5, SecretStream())
     hits = torch.zeros(10)
     both = 0
     for _ in range(4000):

@@ -42,7 +42,7 @@ def test_runs_in_a_recipe(installed, tiny_opt, shared_data, tmp_path):
                   "--set", f"model.path={tiny_opt}", "--set", f"model.tokenizer={shared_data / 'tokenizers' / 'opt'}",
                   "--set", "model.device=cpu", "--set", "model.dtype=float32", "--set", "model.max_length=256",
                   "--set", f"task.path={shared_data / 'drop' / 'drop_train_sample.json'}",
-                  "--set", "task.n_train=32", "--set", "task.n_eval=4", "--set", "train.steps=5",
+                  "--set", "task.n_train=32", "--set", "task.n_eval=4", "--set", "task.held_out_public=true", "--set", "train.steps=5",
                   "--set", "train.eval_every=0", "--set", "privacy.accountant=rdp",
                   "--set", 'privacy.report=["rdp"]')
     assert result.returncode == 0, result.stderr

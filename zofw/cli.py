@@ -96,11 +96,16 @@ def run(
     as_json: bool = JsonOption,
 ) -> None:
     """Train as a recipe says; write the run directory; print metrics and ε per accountant."""
+    from zofw.train import INSECURE_SECRET_ENV
     from zofw.train import run as train
 
     path, loaded, parts = _load(recipe, overrides)
     out = out or fresh_run_dir(path.stem)
-    result = train(loaded, parts, out, str(path))
+    if os.environ.get(INSECURE_SECRET_ENV) is not None and parts.estimator.private:
+        typer.echo(f"warning: {INSECURE_SECRET_ENV} is set: batches and noise are reproducible, this run is NOT private",
+                   err=True)
+    # the recipe's path as the user gave it; never the install location of the built-in quickstart
+    result = train(loaded, parts, out, str(recipe) if recipe else "the built-in quickstart recipe")
     if as_json:
         typer.echo(json.dumps(result))
         return
@@ -108,7 +113,9 @@ def run(
     typer.echo(f"{main}: {result['metrics_before'][main]:.2f} -> {result['metrics'][main]:.2f} "
                f"after {result['steps']} steps")
     privacy = result["privacy"]
-    if privacy["private"]:
+    if privacy.get("not_private_because"):
+        typer.echo(f"NOT PRIVATE: {privacy['not_private_because']}")
+    if privacy["delta"] is not None:
         spent = ", ".join(f"{name} {eps:.3f}" if eps is not None else f"{name} inf"
                           for name, eps in privacy["epsilon"].items())
         typer.echo(f"privacy at δ={privacy['delta']:g}: ε {spent} (σ = {privacy['noise_multiplier']:.4g})")
@@ -125,6 +132,43 @@ def validate(recipe: Optional[Path] = RecipeArg, overrides: list[str] = SetOptio
     names = ", ".join(f"{slot}={getattr(parts, slot).name}" for slot in ("model", "task", "estimator")
                       if getattr(parts, slot) is not None)
     typer.echo(f"{path}: ok ({names})")
+
+
+@app.command()
+@guarded
+def audit(
+    recipe: Optional[Path] = RecipeArg,
+    overrides: list[str] = SetOption,
+    trials: int = typer.Option(200_000, "--trials", help="Releases per neighbouring dataset (at least 1000)."),
+    confidence: float = typer.Option(0.95, "--confidence", help="Confidence of the lower bound, in (0.5, 1)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Empirical lower bound on ε of one step's private release; exit 1 if it exceeds the claimed ε."""
+    from zofw.privacy.audit import audit_recipe, check_settings
+
+    check_settings(trials, confidence)
+    _, loaded, parts = _load(recipe, overrides)
+    result = audit_recipe(loaded, parts, trials, confidence)
+    if as_json:
+        typer.echo(json.dumps(result.record()))
+    else:
+        for label, value in [
+            (f"claimed ε ({result.accountant}, δ={result.delta:g})", f"{result.epsilon_claimed:.3f}"),
+            ("empirical ε lower bound", f"{result.epsilon_lower_bound:.3f} at confidence {result.confidence:g}"),
+            ("point estimate", f"{result.epsilon_estimate:.3f}"),
+            ("trials per side", f"{result.trials} (half choose the test, half bound it)"),
+            ("σ (noise multiplier)", f"{result.noise_multiplier:.4g}"),
+            ("C (clip bound)", f"{result.clip_bound:g}; canary moves the sum {result.canary_shift:.4g} "
+                               f"(sensitivity {result.sensitivity:.4g})"),
+            ("test", result.test),
+            ("audited", result.audited),
+            ("seconds", f"{result.seconds:.1f}"),
+        ]:
+            typer.echo(f"{label:<28} {value}")
+    if not result.passed:
+        typer.echo(f"audit failed: empirical ε lower bound {result.epsilon_lower_bound:.3f} exceeds the claimed "
+                   f"{result.epsilon_claimed:.3f}", err=True)
+        raise typer.Exit(1)
 
 
 @app.command("list")

@@ -41,7 +41,7 @@ class TrainConfig(Section):
     weight_decay: float = Field(0.0, ge=0)  # not applied to biases and LayerNorm
     eval_every: int = Field(0, ge=0)  # steps between evaluations; 0: only before and after training
     log_every: int = Field(0, ge=0)  # steps between metrics.jsonl records; 0: about 50 per run
-    microbatch: int = Field(0, ge=0)  # most examples per forward (same direction); 0: the whole batch
+    microbatch: int = Field(0, ge=0)  # rows of every training forward (fixed, public); 0: expected_batch rounded up
     eval_batch: int = Field(16, gt=0)  # examples per forward during evaluation
 
 
@@ -51,7 +51,6 @@ class PrivacyConfig(Section):
     delta: float = Field(1e-5, gt=0, lt=1)
     accountant: str = "prv"  # calibrates σ and reports ε so far
     report: list[str] = ["rdp", "pld", "prv"]  # accountants whose ε the result lists side by side
-    secret_seed: Optional[int] = None  # seeds batch sampling and noise; None: OS entropy (use in production)
 
     @model_validator(mode="after")
     def _one_of_epsilon_or_sigma(self) -> "PrivacyConfig":

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
+from zofw.batching import fixed_shape_losses
 from zofw.slots.model import ModelAdapter
 from zofw.slots.task import Example, Task
+
+
+def per_example_losses(model: ModelAdapter, items: Sequence[Any], rows: int) -> torch.Tensor:
+    """Per-example losses (b,) in forwards of fixed public shapes (see :mod:`zofw.batching`)."""
+    return fixed_shape_losses(items, rows, model.sizes, model.max_length, model.losses)
 
 
 def evaluate(model: ModelAdapter, task: Task, examples: Sequence[Example], encoded: Sequence,
@@ -16,6 +22,6 @@ def evaluate(model: ModelAdapter, task: Task, examples: Sequence[Example], encod
     predictions = model.predict(examples, task.kind, batch_size)
     metrics = task.score(predictions, examples)
     with torch.inference_mode():
-        losses = [model.losses(encoded[i:i + batch_size]) for i in range(0, len(encoded), batch_size)]
-    metrics["loss"] = float(torch.cat(losses).float().mean()) if losses else float("nan")
+        losses = per_example_losses(model, encoded, batch_size)
+    metrics["loss"] = float(losses.float().mean()) if len(losses) else float("nan")
     return metrics

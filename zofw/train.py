@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,14 +18,32 @@ from zofw.assemble import Components
 from zofw.config import Recipe
 from zofw.directions import stream_seed
 from zofw.errors import BadInput
-from zofw.evaluate import evaluate
+from zofw.batching import default_rows
+from zofw.evaluate import evaluate, per_example_losses
 from zofw.privacy.calibrate import calibrate_noise_multiplier
 from zofw.privacy.ledger import PrivacyEvent, PrivacyLedger
-from zofw.privacy.release import NoPrivacy, PrivateRelease, fresh_secret_seed, secret_generator
+from zofw.privacy.release import NoPrivacy, PrivateRelease
+from zofw.privacy.secure import SecretStream
 from zofw.rundir import MetricsLog, atomic_write_text, claim
 from zofw.sampling import PoissonSampler
-from zofw.slots.estimator import LossFn
+from zofw.slots.estimator import LossFn, UpdateContext
 from zofw.slots.model import ModelAdapter
+
+
+# Test-only: a reproducible "secret". Read from the environment, never from a recipe, never written down;
+# a run that uses it is marked not private.
+INSECURE_SECRET_ENV = "ZOFW_INSECURE_TEST_SECRET"
+
+
+def secret_source() -> SecretStream:
+    """The run's secret randomness: a fresh OS-keyed CSPRNG, or the test-only reproducible stream."""
+    value = os.environ.get(INSECURE_SECRET_ENV)
+    if value is None:
+        return SecretStream()
+    try:
+        return SecretStream.for_testing(int(value))
+    except ValueError:
+        raise BadInput(f"{INSECURE_SECRET_ENV}: expected an integer, got {value!r}") from None
 
 
 @dataclass
@@ -34,28 +53,23 @@ class Privacy:
     release: PrivateRelease | NoPrivacy
     ledger: Optional[PrivacyLedger]
     noise_multiplier: Optional[float]
-    secret_seed: int  # seeds batch sampling (and, in the release, the noise); never logged
 
 
-def batch_losses(model: ModelAdapter, items: Sequence[Any], microbatch: int) -> LossFn:
-    """Per-example losses of a batch at the current parameters, in microbatches of at most ``microbatch``."""
-    size = microbatch or max(len(items), 1)
-
-    def losses() -> torch.Tensor:
-        chunks = [model.losses(items[i:i + size]) for i in range(0, len(items), size)]
-        return torch.cat(chunks) if chunks else torch.zeros(0)
-
-    return losses
+def batch_losses(model: ModelAdapter, items: Sequence[Any], rows: int) -> LossFn:
+    """Per-example losses of a batch at the current parameters, each in a forward of a public shape."""
+    return lambda: per_example_losses(model, items, rows)
 
 
 def epsilons(parts: Components, ledger: PrivacyLedger, names: Sequence[str]) -> dict[str, float]:
     return {name: parts.accountants[name].epsilon(ledger.events, ledger.delta) for name in names}
 
 
-def plan_privacy(recipe: Recipe, parts: Components, sample_rate: float) -> Privacy:
+def plan_privacy(recipe: Recipe, parts: Components, sample_rate: float, source: SecretStream,
+                 ledger_path: Path) -> Privacy:
     """Calibrate σ for the target ε (or take σ as given) and set up the private release."""
+    divisor = recipe.train.expected_batch
     if not parts.estimator.private:
-        return Privacy(NoPrivacy(), None, None, secret_seed=recipe.seed)  # nothing to hide
+        return Privacy(NoPrivacy(divisor), None, None)
     settings, steps = recipe.privacy, recipe.train.steps
     assert settings is not None and parts.clipper is not None and parts.noise is not None
     sigma = settings.noise_multiplier
@@ -66,10 +80,10 @@ def plan_privacy(recipe: Recipe, parts: Components, sample_rate: float) -> Priva
             lambda s: accountant.epsilon([PrivacyEvent(mechanism, s, sample_rate, steps)], settings.delta),
             settings.epsilon,
         )
-    secret = settings.secret_seed if settings.secret_seed is not None else fresh_secret_seed()
-    release = PrivateRelease(parts.clipper, parts.noise, sigma, sample_rate,
-                             parts.estimator.directions(), secret)
-    return Privacy(release, PrivacyLedger(settings.delta), sigma, secret)
+    ledger = PrivacyLedger(settings.delta)
+    release = PrivateRelease(parts.clipper, parts.noise, sigma, sample_rate, parts.estimator, divisor,
+                             source, ledger, ledger_path)
+    return Privacy(release, ledger, sigma)
 
 
 def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, Any]:
@@ -86,13 +100,17 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
     sample_rate = train.expected_batch / len(train_examples)
     if sample_rate > 1:
         raise BadInput(f"train.expected_batch = {train.expected_batch} exceeds the {len(train_examples)} training examples")
+    if estimator.private and task.evaluates_on_private_data():
+        raise BadInput("task.path: a private run would report un-noised metrics of a held-out part of its private "
+                       "training file; give task.eval_path, or set task.held_out_public = true if that part is public")
     model.load(task.kind)
     params = model.trainable()
     train_items, eval_items = model.encode(train_examples), model.encode(eval_examples)
-    privacy = plan_privacy(recipe, parts, sample_rate)
-    # the sample must stay secret for amplification by subsampling: its stream is apart from the noise's
-    sampler = PoissonSampler(len(train_items), sample_rate,
-                             secret_generator(stream_seed(privacy.secret_seed, 1 << 20)))
+    rows = train.microbatch or default_rows(train.expected_batch)  # public: every training forward has these rows
+    # one secure stream for the batches and the released noise; its key never leaves this process
+    secret = secret_source()
+    privacy = plan_privacy(recipe, parts, sample_rate, secret, out / "privacy_ledger.json")
+    sampler = PoissonSampler(len(train_items), sample_rate, secret)
 
     claim(out)
     resolved = resolved_recipe(recipe, parts)
@@ -116,26 +134,24 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
         # 2. probe the loss along the public direction u(seed): perturb, forward twice
         seed = stream_seed(recipe.seed, step)
         with torch.inference_mode():
-            measured = estimator.per_example(params, batch_losses(model, batch, train.microbatch), seed)
-            # 3. clip each example's contribution
-            clipped = privacy.release.clip(measured)
-            # 4. privatise the sum, scale by the expected (public) batch size
-            coefficients = privacy.release.add_noise(clipped.sum(0)) / train.expected_batch
+            measured = estimator.per_example(params, batch_losses(model, batch, rows), seed)
+            # 3–4. account (ledger on disk first), drop non-finite values, clip, sum, add noise where the
+            # estimator declares it, divide by the expected (public) batch size
+            released = privacy.release.privatize(measured)
             # 5. restore and update θ ← θ − η·(ĝ·u + wd·θ)
-            estimator.update(params, seed, coefficients, train.lr, train.weight_decay,
-                             privacy.release.parameter_noise(train.expected_batch))
-        stepping += time.perf_counter() - tick  # update() synchronises: it reads the coefficients
-        # 6. account
-        event = privacy.release.event()
-        if event is not None and privacy.ledger is not None:
-            privacy.ledger.record(event)
-        # 7. report: private runs release only the noisy coefficients, never the training loss
+            estimator.update(params, seed, released.coefficients,
+                             UpdateContext(step, train.lr, train.weight_decay, released.parameter_noise))
+            released.check_complete(params)
+        stepping += time.perf_counter() - tick
+        # 6. report: what was released (post-processing), never the training loss of a private run
         if step % log_every == 0 or step == train.steps:
-            record: dict[str, Any] = {"step": step, "projected_grad": coefficients.tolist()}
+            record: dict[str, Any] = {"step": step}
+            if released.public is not None:
+                record["projected_grad"] = released.public.tolist()
             if privacy.ledger is None and measured.loss is not None and len(batch):
                 record["train_loss"] = shown["train_loss"] = float(measured.loss.float().mean())
+                record["nonfinite"] = released.nonfinite
             if privacy.ledger is not None:
-                privacy.ledger.save(out / "privacy_ledger.json")  # saved with every record: a killed run keeps it
                 if step % epsilon_every == 0 or step == train.steps:
                     record["epsilon"] = shown["ε"] = privacy_spent(parts, privacy.ledger, recipe)
             log.write(record)
@@ -154,15 +170,14 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
         "main_metric": task.main_metric,
         "metrics": metrics,
         "metrics_before": metrics_before,
-        "privacy": privacy_record(recipe, parts, privacy, sample_rate, reported),
+        "privacy": privacy_record(recipe, parts, privacy, sample_rate, reported, len(train_items), secret),
         "run_dir": str(out),
         "seconds": round(time.time() - started, 2),
-        "seconds_per_step": round(stepping / train.steps, 5),
     }
+    if privacy.ledger is None:  # step times depend on batch sizes: published only for non-private runs
+        result["seconds_per_step"] = round(stepping / train.steps, 5)
     if torch.cuda.is_available() and torch.cuda.max_memory_allocated():
         result["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
-    if privacy.ledger is not None:
-        privacy.ledger.save(out / "privacy_ledger.json")
     atomic_write_text(out / "result.json", json.dumps(result, indent=1))
     return result
 
@@ -173,19 +188,27 @@ def privacy_spent(parts: Components, ledger: PrivacyLedger, recipe: Recipe) -> f
 
 
 def privacy_record(recipe: Recipe, parts: Components, privacy: Privacy, sample_rate: float,
-                   reported: list[str]) -> dict[str, Any]:
+                   reported: list[str], dataset_size: int, source: SecretStream) -> dict[str, Any]:
     if privacy.ledger is None:
         return {"private": False, "delta": None, "epsilon": {}, "sample_rate": sample_rate}
     assert recipe.privacy is not None
     spent = epsilons(parts, privacy.ledger, reported)
-    return {
-        "private": True,
+    record: dict[str, Any] = {"private": not source.reproducible}
+    if source.reproducible:
+        record["not_private_because"] = (f"{INSECURE_SECRET_ENV} made the batches and the noise reproducible "
+                                         "by anyone who knows its value (a test-only mode)")
+    return record | {
         "delta": privacy.ledger.delta,
         "epsilon": {name: (value if math.isfinite(value) else None) for name, value in spent.items()},
         "target_epsilon": recipe.privacy.epsilon,
         "calibrated_with": recipe.privacy.accountant if recipe.privacy.epsilon is not None else None,
         "noise_multiplier": privacy.noise_multiplier,
         "sample_rate": sample_rate,
+        # n is public: q = E|B| / n and σ reveal it; the guarantee is about which examples are in the data
+        "dataset_size": dataset_size,
+        "dataset_size_is_public": True,
+        "clip_bound": parts.clipper.options.bound if parts.clipper is not None else None,
+        "steps": privacy.ledger.steps,
         "neighbouring": "add/remove-one",
     }
 
@@ -196,7 +219,7 @@ def resolved_recipe(recipe: Recipe, parts: Components) -> dict[str, Any]:
     for key, component in [("model", parts.model), ("task", parts.task), ("estimator", parts.estimator),
                            ("clipper", parts.clipper), ("noise", parts.noise)]:
         if component is not None:
-            data[key] = {"name": component.name, **component.options.model_dump(mode="json", exclude_none=True)}
+            data[key] = {"name": component.name, **component.recorded_options()}
     if parts.noise is None:
         data.pop("noise", None)
     return data

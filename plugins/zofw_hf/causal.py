@@ -111,23 +111,35 @@ class CausalLM(HFAdapter):
 
     # --- losses -----------------------------------------------------------------------------------
 
-    def _mean_nll(self, rows: Sequence[Sequence[int]], lengths: Sequence[int]) -> torch.Tensor:
-        """Mean NLL (b,) of the last ``lengths[i]`` tokens of each row given what precedes them."""
-        ids, mask = pad(rows, self.pad_id, "left", self.device)  # left: every target ends the row
-        keep = max(lengths) + 1  # logits only where they predict a target: the vocab projection is the hog
+    def _mean_nll(self, rows: Sequence[Sequence[int]], lengths: Sequence[int],
+                  shape: Optional[tuple[int, int, int]] = None) -> torch.Tensor:
+        """Mean NLL (b,) of the last ``lengths[i]`` tokens of each row given what precedes them.
+
+        ``shape`` = (rows, width, keep) fixes the forward's shape and how many positions get logits;
+        without it (public evaluation data) both follow the longest row and target.
+        """
+        ids, mask = pad(rows, self.pad_id, "left", self.device, shape[:2] if shape else None)  # targets end rows
+        # logits only where they predict a target: the vocab projection is the hog
+        keep = shape[2] if shape else max(lengths) + 1
         extra = {self._keep_arg: keep} if self._keep_arg else {}
         logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions(mask), **extra).logits
         logits = logits[:, -keep:-1].float()  # position p predicts token p + 1
         nll = F.cross_entropy(logits.transpose(1, 2), ids[:, 1 - keep:], reduction="none")  # (b, keep - 1)
-        counts = torch.tensor(lengths, device=self.device)
+        counts = torch.tensor(list(lengths) + [1] * (len(ids) - len(lengths)), device=self.device)
         inside = torch.arange(keep - 1, device=self.device) >= (keep - 1 - counts)[:, None]
         return (nll * inside).sum(1) / counts
 
-    def losses(self, batch: Sequence[CausalItem]) -> torch.Tensor:
+    def sizes(self, item: CausalItem) -> tuple[int, int]:
+        # the row's tokens, and the positions that need logits (the target's, plus the one before it)
+        return len(item.prompt) + len(item.target), len(item.target) + 1
+
+    def losses(self, batch: Sequence[CausalItem], shape: tuple[int, ...]) -> torch.Tensor:
         if not batch:
             return torch.zeros(0, device=self.device)
+        rows, width, keep = shape
         with torch.inference_mode():
-            return self._mean_nll([item.prompt + item.target for item in batch], [len(item.target) for item in batch])
+            return self._mean_nll([item.prompt + item.target for item in batch], [len(item.target) for item in batch],
+                                  (rows, width, min(keep, width)))[:len(batch)]
 
     # --- evaluation -------------------------------------------------------------------------------
 

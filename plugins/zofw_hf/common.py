@@ -59,16 +59,25 @@ def one_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-def pad(rows: Sequence[Sequence[int]], pad_id: int, side: Side,
-        device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token ids (b, L) and attention mask (b, L) of ``rows`` padded to the longest on ``side``."""
-    width = max(len(row) for row in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
+def pad(rows: Sequence[Sequence[int]], pad_id: int, side: Side, device: torch.device,
+        shape: Optional[tuple[int, int]] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and attention mask of ``rows`` padded on ``side``.
+
+    Without ``shape``: (b, longest row), for public data (evaluation). With ``shape`` = (R, W): exactly
+    that, the b rows first and R − b dummy rows after them, so the forward's shape never depends on which
+    other examples share it. A dummy row attends to one pad token (a fully masked row would softmax over
+    nothing); its outputs are discarded.
+    """
+    count, width = shape if shape is not None else (len(rows), max(len(row) for row in rows))
+    if len(rows) > count or any(len(row) > width for row in rows):
+        raise ValueError(f"{len(rows)} rows of up to {max(map(len, rows), default=0)} tokens do not fit {shape}")
+    ids = torch.full((count, width), pad_id, dtype=torch.long)
+    mask = torch.zeros((count, width), dtype=torch.long)
     for i, row in enumerate(rows):
         span = slice(width - len(row), width) if side == "left" else slice(0, len(row))
         ids[i, span] = torch.tensor(row, dtype=torch.long)
         mask[i, span] = 1
+    mask[len(rows):, -1 if side == "left" else 0] = 1
     return ids.to(device), mask.to(device)
 
 
@@ -93,6 +102,7 @@ class HFAdapter(ModelAdapter):
         self.kind: TaskKind = self.kinds[0]
         self.device = resolve_device(options.device)
         self.pad_id = 0
+        self.max_length = options.max_length
 
     # --- checks and loading -------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ longer word is scored by its first token, and two choices that share their first
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -93,20 +93,24 @@ class MaskedLM(HFAdapter):
 
     # --- scoring ----------------------------------------------------------------------------------
 
-    def _choice_logits(self, batch: Sequence[MaskedItem]) -> list[torch.Tensor]:
-        """Float32 logits of each item's choice tokens at its mask position."""
-        ids, mask = pad([item.ids for item in batch], self.pad_id, "right", self.device)
-        hidden = self.model.base_model(input_ids=ids, attention_mask=mask)[0]  # (b, L, h)
-        rows = torch.arange(len(batch), device=self.device)
-        at = torch.tensor([item.mask_at for item in batch], device=self.device)
-        vocab = self._head(hidden[rows, at]).float()  # (b, V): the head sees the mask positions only
+    def _choice_logits(self, batch: Sequence[MaskedItem],
+                       shape: Optional[tuple[int, int]] = None) -> list[torch.Tensor]:
+        """Float32 logits of each item's choice tokens at its mask position (``shape``: see ``pad``)."""
+        ids, mask = pad([item.ids for item in batch], self.pad_id, "right", self.device, shape)
+        hidden = self.model.base_model(input_ids=ids, attention_mask=mask)[0]  # (R, L, h)
+        at = torch.tensor([item.mask_at for item in batch] + [0] * (len(ids) - len(batch)), device=self.device)
+        rows = torch.arange(len(ids), device=self.device)
+        vocab = self._head(hidden[rows, at]).float()  # (R, V): the head sees the mask positions only
         return [vocab[i, list(item.choices)] for i, item in enumerate(batch)]
 
-    def losses(self, batch: Sequence[MaskedItem]) -> torch.Tensor:
+    def sizes(self, item: MaskedItem) -> tuple[int]:
+        return (len(item.ids),)
+
+    def losses(self, batch: Sequence[MaskedItem], shape: tuple[int, ...]) -> torch.Tensor:
         if not batch:
             return torch.zeros(0, device=self.device)
         with torch.inference_mode():
-            scores = self._choice_logits(batch)
+            scores = self._choice_logits(batch, (shape[0], shape[1]))
             # cross-entropy over the choices only (LM-BFF): −log softmax(choice logits)[label]
             return torch.stack([-F.log_softmax(s, dim=0)[item.label] for s, item in zip(scores, batch)])
 

@@ -29,6 +29,9 @@ class DataOptions(Options):
     eval_path: Optional[str] = None  # local evaluation file
     n_train: int = Field(1000, gt=0)  # training examples drawn with the seed (MeZO/DPZero: 1000); all if fewer
     n_eval: int = Field(1000, gt=0)  # evaluation examples drawn with the seed; all if fewer
+    # With path but no eval_path, the eval part is split off the training file. A private run refuses to
+    # evaluate on it (unprotected, un-noised metrics of private data) unless the recipe declares it public.
+    held_out_public: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,11 @@ def source_for(split: Split, options: DataOptions) -> Union[FileSource, HubSourc
         part: Part = "all" if split == "train" and options.eval_path is not None else split
         return FileSource(Path(options.path).expanduser(), "task.path", part)
     return HubSource("train" if split == "train" else "validation")
+
+
+def unprotected_held_out(options: DataOptions) -> bool:
+    """Whether the eval split is a part of the training file that the recipe did not declare public."""
+    return options.path is not None and options.eval_path is None and not options.held_out_public
 
 
 def require_file(key: str, path: Path) -> None:

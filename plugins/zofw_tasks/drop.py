@@ -8,7 +8,8 @@ from typing import Optional, Sequence
 from pydantic import Field
 
 from zofw.slots.task import Example, Prediction, Task
-from zofw_tasks.data import DataOptions, FileSource, Split, check_files, load_hub, require_columns, source_for
+from zofw_tasks.data import (DataOptions, FileSource, Split, check_files, load_hub, require_columns, source_for,
+                             unprotected_held_out)
 from zofw_tasks.drop_format import DropQuestion, from_hub_row, read_drop_file
 from zofw_tasks.metrics import generation_scores
 from zofw_tasks.sampling import subsample, take_part
@@ -35,6 +36,9 @@ class Drop(Task):
 
     def check(self) -> None:
         check_files(self.options)
+
+    def evaluates_on_private_data(self) -> bool:
+        return unprotected_held_out(self.options)
 
     def load(self, split: Split, seed: int) -> list[Example]:
         n = self.options.n_train if split == "train" else self.options.n_eval

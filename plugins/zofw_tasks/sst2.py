@@ -12,7 +12,7 @@ from pydantic import Field
 from zofw.errors import BadInput
 from zofw.slots.task import Example, Prediction, Task
 from zofw_tasks.data import (DataOptions, FileSource, Split, check_files, hub_name, load_hub, read_text,
-                             require_columns, source_for)
+                             require_columns, source_for, unprotected_held_out)
 from zofw_tasks.metrics import accuracy
 from zofw_tasks.sampling import subsample, take_part
 
@@ -78,6 +78,9 @@ class SST2(Task):
 
     def check(self) -> None:
         check_files(self.options)
+
+    def evaluates_on_private_data(self) -> bool:
+        return unprotected_held_out(self.options)
 
     def load(self, split: Split, seed: int) -> list[Example]:
         n = self.options.n_train if split == "train" else self.options.n_eval

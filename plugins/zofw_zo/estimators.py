@@ -15,7 +15,7 @@ from pydantic import Field
 from zofw.directions import iter_direction, perturb_, squared_norm
 from zofw.params import TrainableParams
 from zofw.slots.base import Options
-from zofw.slots.estimator import Estimator, LossFn, ParameterNoise, PerExample
+from zofw.slots.estimator import Estimator, LossFn, ParameterNoise, PerExample, UpdateContext
 
 
 class SmoothingOptions(Options):
@@ -72,11 +72,11 @@ class _CentralDifference(Estimator):
     def bound_scale(self, params: TrainableParams, seed: int, scale: float) -> float:
         return 1.0
 
-    def update(self, params: TrainableParams, seed: int, coefficients: torch.Tensor, lr: float,
-               weight_decay: float, parameter_noise: Optional[ParameterNoise]) -> None:
+    def update(self, params: TrainableParams, seed: int, coefficients: torch.Tensor,
+               context: UpdateContext) -> None:
         scale = self._scale.pop(seed)
         restore_and_step(params, seed, self.options.smoothing * scale, float(coefficients[0]) * scale,
-                         lr, weight_decay, parameter_noise)
+                         context.lr, context.weight_decay, context.parameter_noise)
 
 
 class TwoPoint(_CentralDifference):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from zofw.privacy.secure import SecretStream
 from zofw.slots.noise import Noise
 
 
@@ -12,7 +13,13 @@ class GaussianNoise(Noise):
 
     name = "gaussian"
     mechanism = "gaussian"
+    sensitivity_norm = "l2"
 
-    def sample(self, like: torch.Tensor, scale: float, generator: torch.Generator) -> torch.Tensor:
-        noise = torch.empty_like(like).normal_(generator=generator)
-        return noise.mul_(scale)
+    def sample(self, shape: tuple[int, ...], scale: float, source: SecretStream) -> torch.Tensor:
+        count = 1
+        for size in shape:
+            count *= size
+        return source.normal(count).reshape(shape) * scale
+
+    def sample_like(self, like: torch.Tensor, scale: float, generator: torch.Generator) -> torch.Tensor:
+        return torch.empty_like(like).normal_(generator=generator).mul_(scale)

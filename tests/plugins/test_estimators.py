@@ -9,6 +9,7 @@ import torch
 
 from zofw.directions import iter_direction, squared_norm
 from zofw.params import TrainableParams
+from zofw.slots.estimator import UpdateContext
 from zofw_zo.estimators import DPGD0, DPZero, SmoothingOptions, TwoPoint
 
 
@@ -45,7 +46,7 @@ def test_per_example_values_are_directional_derivatives_and_update_restores_then
     measured = estimator.per_example(params, losses, seed=5)
     # central differences are exact for a quadratic: d_i = ∇f_i · u
     assert torch.allclose(measured.values[:, 0].double(), grads @ u, rtol=1e-6, atol=1e-6)
-    estimator.update(params, 5, torch.tensor([0.7]), lr=0.1, weight_decay=0.0, parameter_noise=None)
+    estimator.update(params, 5, torch.tensor([0.7]), UpdateContext(1, lr=0.1, weight_decay=0.0))
     after = torch.cat([t.flatten() for t in params.tensors])
     assert torch.allclose(after, before - 0.1 * 0.7 * u, atol=1e-10)
 
@@ -55,7 +56,7 @@ def test_weight_decay_skips_biases():
     weight, bias = (t.clone() for t in params.tensors)
     estimator = TwoPoint(SmoothingOptions())
     estimator.per_example(params, losses, seed=1)
-    estimator.update(params, 1, torch.tensor([0.0]), lr=0.1, weight_decay=0.5, parameter_noise=None)
+    estimator.update(params, 1, torch.tensor([0.0]), UpdateContext(1, lr=0.1, weight_decay=0.5))
     assert torch.allclose(params.tensors[0], weight * (1 - 0.05), atol=1e-10)
     assert torch.allclose(params.tensors[1], bias, atol=1e-10)
 
@@ -68,8 +69,8 @@ def test_dpgd0_clips_the_vector_norm_and_adds_noise_to_every_coordinate():
     assert measured.bound_scale == pytest.approx(1 / norm)
     before = [t.clone() for t in params.tensors]
     u = [z.clone() for _, _, z in iter_direction(params, 2)]
-    estimator.update(params, 2, torch.tensor([0.0]), lr=1.0, weight_decay=0.0,
-                     parameter_noise=lambda like: torch.ones_like(like))
+    estimator.update(params, 2, torch.tensor([0.0]), UpdateContext(1, lr=1.0, weight_decay=0.0,
+                                   parameter_noise=lambda like: torch.ones_like(like)))
     # θ − λu was restored; the only change left is the noise, on every coordinate
     for old, new, _ in zip(before, params.tensors, u):
         assert torch.allclose(new, old + 1e-3 * _ - 1.0, atol=1e-9)
@@ -81,7 +82,7 @@ def test_two_point_descends_a_quadratic():
     start = float(losses().mean())
     for step in range(300):
         measured = estimator.per_example(params, losses, seed=step)
-        estimator.update(params, step, measured.values.mean(0), lr=0.02, weight_decay=0.0, parameter_noise=None)
+        estimator.update(params, step, measured.values.mean(0), UpdateContext(step, lr=0.02, weight_decay=0.0))
     assert float(losses().mean()) < 0.5 * start
 
 

@@ -9,7 +9,9 @@ import torch
 import torch.nn.functional as F
 import transformers
 
+from zofw.batching import bucket_width
 from zofw.errors import BadInput
+from zofw.evaluate import per_example_losses
 from zofw.slots.task import Example
 from zofw_hf.causal import CausalLM
 from zofw_hf.masked import MaskedLM
@@ -111,10 +113,12 @@ def test_left_padded_batch_equals_each_example_alone(generator: CausalLM, gpt2_d
         items = adapter.encode(QA)
         shapes = []  # the vocabulary projection runs only where a target token is predicted
         hook = adapter.model.get_output_embeddings().register_forward_hook(lambda m, i, o: shapes.append(o.shape))
-        batched = adapter.losses(items)
+        batched = per_example_losses(adapter, items, 3)
         hook.remove()
-        assert shapes == [(3, max(len(item.target) for item in items) + 1, adapter.model.config.vocab_size)]
-        alone = torch.cat([adapter.losses([item]) for item in items])
+        widest = max(bucket_width(len(item.prompt) + len(item.target), adapter.max_length) for item in items)
+        assert all(rows == 3 and keep < widest and vocab == adapter.model.config.vocab_size
+                   for rows, keep, vocab in shapes)
+        alone = torch.cat([per_example_losses(adapter, [item], 1) for item in items])
         assert batched.shape == (3,) and batched.dtype == torch.float32
         torch.testing.assert_close(batched, alone, atol=1e-5, rtol=0)
         assert adapter.predict(QA, "generation", 3) == [adapter.predict([e], "generation", 1)[0] for e in QA]
@@ -128,10 +132,11 @@ def test_loss_covers_only_the_target_and_matches_full_logits(generator: CausalLM
     tok = generator.tokenizer
     assert item.prompt == tuple(tok(QA[0].prompt).input_ids) and item.prompt[0] == tok.bos_token_id == 2
     assert item.target == tuple(tok.encode(QA[0].answers[0], add_special_tokens=False))
-    loss = float(generator.losses([item])[0])
+    loss = float(per_example_losses(generator, [item], 1)[0])
     assert loss == pytest.approx(manual_nll(generator, list(item.prompt), list(item.target)), abs=1e-5)
     other = generator.encode([Example(QA[0].prompt, (" Charlotte Bronte\n",))])[0]
-    assert other.prompt == item.prompt and float(generator.losses([other])[0]) != pytest.approx(loss, abs=1e-6)
+    assert other.prompt == item.prompt
+    assert float(per_example_losses(generator, [other], 1)[0]) != pytest.approx(loss, abs=1e-6)
 
 
 def test_truncation_drops_the_start_of_the_prompt_never_bos_or_answer(opt_dir: Path) -> None:
@@ -200,9 +205,9 @@ def test_masked_loss_is_cross_entropy_over_choice_logits_at_the_mask(roberta: Ma
                                 tok.encode(" great", add_special_tokens=False)[0])
     shapes = []  # the head runs on the mask positions only
     hook = roberta.model.get_output_embeddings().register_forward_hook(lambda m, i, o: shapes.append(o.shape))
-    losses, expected, argmaxes = roberta.losses(items), [], []
+    losses, expected, argmaxes = per_example_losses(roberta, items, 3), [], []
     hook.remove()
-    assert shapes == [(3, roberta.model.config.vocab_size)]
+    assert all(shape == (3, roberta.model.config.vocab_size) for shape in shapes)
     for item in items:
         with torch.no_grad():
             logits = roberta.model(input_ids=torch.tensor([item.ids])).logits[0, item.mask_at, list(item.choices)]

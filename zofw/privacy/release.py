@@ -1,77 +1,136 @@
-"""The private release of one step: clip each example, add noise to the sum, record the event.
+"""The private release of one step: the only path from private data to anything a run outputs.
 
-Neighbouring relation: add/remove one example. The clipper bounds each example's contribution, so the
-L2 sensitivity of the clipped sum is ``clipper.sensitivity(K)``; the noise scale is σ times that.
-Dividing by the *expected* batch size (public) rather than the realised one keeps |B| secret.
+Order, fixed here for every estimator: record the event in the ledger (on disk first) → replace
+non-finite values → clip each example → sum in float64 → add noise where the estimator declares it →
+divide by the expected batch size.
+
+Neighbouring relation: add/remove one example. Sensitivity: replacing every non-finite value by 0 (a
+fixed rule that looks at no other example) keeps each row finite, so the clipper bounds each example's
+contribution and the sum moves by at most ``clipper.sensitivity(K, noise.sensitivity_norm)`` when one
+example is added or removed; the noise scale is σ times that. Dividing by the *expected* batch size
+(public) rather than the realised one keeps |B| secret.
 """
 
 from __future__ import annotations
 
-import secrets
-from typing import Optional
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional
 
 import torch
 
 from zofw.directions import stream_seed
-from zofw.privacy.ledger import PrivacyEvent
+from zofw.errors import BadInput, RunFailed
+from zofw.params import TrainableParams
+from zofw.privacy.ledger import PrivacyEvent, PrivacyLedger
+from zofw.privacy.secure import SecretStream
 from zofw.slots.clipper import Clipper
-from zofw.slots.estimator import ParameterNoise, PerExample
+from zofw.slots.estimator import Estimator, PerExample
 from zofw.slots.noise import Noise
 
 
-def secret_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed)
-    return generator
+def finite_values(values: torch.Tensor) -> torch.Tensor:
+    """float64 copy of ``values`` with every NaN and ±inf replaced by 0, whatever the other values are."""
+    values = values.detach().to(torch.float64)
+    return torch.where(torch.isfinite(values), values, torch.zeros((), dtype=torch.float64, device=values.device))
 
 
-def fresh_secret_seed() -> int:
-    """A seed from the OS's cryptographically secure source; never logged."""
-    return secrets.randbits(63)
+class BulkParameterNoise:
+    """d-dimensional noise for parameter-space estimators, one tensor at a time, counted.
+
+    Each call draws from a fresh torch generator keyed by ``stream_seed(step_key, call)``, where the
+    64-bit ``step_key`` comes from the secret stream once per step. The count lets the release check that
+    the estimator noised every trainable coordinate exactly once.
+    """
+
+    def __init__(self, noise: Noise, scale: float, step_key: int) -> None:
+        self.noise, self.scale, self.step_key = noise, scale, step_key
+        self.calls = 0
+        self.drawn = 0
+
+    def __call__(self, like: torch.Tensor) -> torch.Tensor:
+        generator = torch.Generator(device=like.device)
+        generator.manual_seed(stream_seed(self.step_key, self.calls))
+        self.calls += 1
+        self.drawn += like.numel()
+        return self.noise.sample_like(like, self.scale, generator)
+
+
+@dataclass
+class Released:
+    """The outcome of one step's release."""
+
+    coefficients: torch.Tensor  # (K,) float64, what the update steps along the directions with
+    public: Optional[torch.Tensor]  # what may be logged: the noised coefficients, or None
+    parameter_noise: Optional[BulkParameterNoise] = None  # set only for noise_space = "parameters"
+    nonfinite: Optional[int] = None  # count of replaced values; None when it would be a private statistic
+
+    def check_complete(self, params: TrainableParams) -> None:
+        """After the update: parameter-space noise reached every trainable coordinate exactly once."""
+        if self.parameter_noise is not None and self.parameter_noise.drawn != params.numel():
+            raise RunFailed(f"the estimator declares noise_space = 'parameters' but its update drew noise for "
+                            f"{self.parameter_noise.drawn} of {params.numel()} trainable coordinates")
 
 
 class PrivateRelease:
-    """Clip → noise → record, for one private estimator."""
+    """Clip → noise → account, for one private estimator; noise goes where the estimator declares."""
 
     def __init__(self, clipper: Clipper, noise: Noise, noise_multiplier: float, sample_rate: float,
-                 dims: int, secret_seed: int) -> None:
-        self.clipper, self.noise = clipper, noise
-        self.noise_multiplier, self.sample_rate = noise_multiplier, sample_rate
-        self.scale = noise_multiplier * clipper.sensitivity(dims)
-        self.secret_seed = secret_seed
-        self._generators: dict[str, torch.Generator] = {}
-
-    def generator(self, device: torch.device) -> torch.Generator:
-        key = str(device)
-        if key not in self._generators:  # one secret stream per device
-            self._generators[key] = secret_generator(stream_seed(self.secret_seed, len(self._generators)), device)
-        return self._generators[key]
-
-    def clip(self, measured: PerExample) -> torch.Tensor:
-        return self.clipper.clip(measured.values, measured.bound_scale)
-
-    def add_noise(self, total: torch.Tensor) -> torch.Tensor:
-        return total + self.noise.sample(total, self.scale, self.generator(total.device))
-
-    def parameter_noise(self, divisor: float) -> ParameterNoise:
-        """Noise for every parameter coordinate (DPGD-0th), already divided like the release."""
-        return lambda like: self.noise.sample(like, self.scale / divisor, self.generator(like.device))
+                 estimator: Estimator, divisor: float, source: SecretStream,
+                 ledger: PrivacyLedger, ledger_path: Optional[Path] = None) -> None:
+        self.noise_space: Literal["release", "parameters"] = estimator.noise_space
+        if self.noise_space == "parameters" and type(noise).sample_like is Noise.sample_like:
+            raise BadInput(f"noise.name: estimator '{estimator.name}' adds noise to the parameters, which "
+                           f"noise '{noise.name}' cannot do")
+        self.clipper, self.noise, self.source = clipper, noise, source
+        self.noise_multiplier, self.sample_rate, self.divisor = noise_multiplier, sample_rate, divisor
+        self.dims = estimator.directions()
+        self.scale = noise_multiplier * clipper.sensitivity(self.dims, noise.sensitivity_norm)
+        self.ledger, self.ledger_path = ledger, ledger_path
 
     def event(self) -> PrivacyEvent:
         return PrivacyEvent(self.noise.mechanism, self.noise_multiplier, self.sample_rate)
 
+    def clipped_sum(self, measured: PerExample) -> torch.Tensor:
+        """Σ_i clip(finite(values_i)) in float64, over the example dimension (-2); leading dims are kept."""
+        # the noise was calibrated for K = directions() values clipped at C: anything wider or looser
+        # would be under-noised, so it stops the run rather than pass
+        if measured.values.shape[-1] != self.dims:
+            raise RunFailed(f"the estimator declared {self.dims} direction(s) but returned "
+                            f"{measured.values.shape[-1]} values per example")
+        if not 0 < measured.bound_scale <= 1:
+            raise RunFailed(f"the estimator's bound_scale {measured.bound_scale} is outside (0, 1]: "
+                            "the noise is calibrated for a clip at C")
+        return self.clipper.clip(finite_values(measured.values), measured.bound_scale).sum(-2)
+
+    def noised(self, total: torch.Tensor) -> torch.Tensor:
+        """``total`` plus noise of scale σ·sensitivity drawn from the secure source."""
+        noise = self.noise.sample(tuple(total.shape), self.scale, self.source).to(total.device)
+        return total + noise
+
+    def privatize(self, measured: PerExample) -> Released:
+        # the ledger reaches the disk before the value it accounts for exists
+        self.ledger.record(self.event())
+        if self.ledger_path is not None:
+            self.ledger.save(self.ledger_path)
+        total = self.clipped_sum(measured)
+        if self.noise_space == "release":
+            coefficients = self.noised(total) / self.divisor
+            return Released(coefficients, public=coefficients)
+        # parameters: the released vector is (Σ clip(d_i)·u + N(0, σ²C² I_d)) / b; the scalar alone is
+        # never released, so nothing of it is logged
+        noise = BulkParameterNoise(self.noise, self.scale / self.divisor, self.source.seed64())
+        return Released(total / self.divisor, public=None, parameter_noise=noise)
+
 
 class NoPrivacy:
-    """The release of a non-private estimator: nothing clipped, no noise, nothing to account."""
+    """The release of a non-private estimator: non-finite values dropped, nothing clipped, no noise."""
 
-    def clip(self, measured: PerExample) -> torch.Tensor:
-        return measured.values
+    def __init__(self, divisor: float) -> None:
+        self.divisor = divisor
 
-    def add_noise(self, total: torch.Tensor) -> torch.Tensor:
-        return total
-
-    def parameter_noise(self, divisor: float) -> Optional[ParameterNoise]:
-        return None
-
-    def event(self) -> None:
-        return None
+    def privatize(self, measured: PerExample) -> Released:
+        values = finite_values(measured.values)
+        nonfinite = int((~torch.isfinite(measured.values)).sum())
+        coefficients = values.sum(-2) / self.divisor
+        return Released(coefficients, public=coefficients, nonfinite=nonfinite)

@@ -23,6 +23,10 @@ class Component:
     def __init__(self, options: Options) -> None:
         self.options = options
 
+    def recorded_options(self) -> dict:
+        """The options as the run directory records them (the resolved recipe): defaults filled in."""
+        return self.options.model_dump(mode="json", exclude_none=True)
+
     def check(self) -> None:
         """Cheap checks of the options against the world (files exist); raise BadInput naming the key path."""
 

@@ -12,7 +12,8 @@ from zofw.slots.base import Component
 
 # Per-example losses of the current batch at the current parameters, shape (b,).
 LossFn = Callable[[], torch.Tensor]
-# Draws privacy noise shaped like a parameter tensor (DPGD-0th adds it in the update pass).
+# Privacy noise shaped like one parameter tensor; the release hands it only to estimators that
+# declare noise_space = "parameters" (DPGD-0th), and checks afterwards that every coordinate got some.
 ParameterNoise = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -25,13 +26,26 @@ class PerExample:
     loss: Optional[torch.Tensor] = None  # (b,) loss near θ; private data: never released by the loop
 
 
+@dataclass(frozen=True)
+class UpdateContext:
+    """Everything an update needs besides the coefficients; new fields never break a plugin's signature."""
+
+    step: int  # 1-based step number
+    lr: float  # step size η of this step
+    weight_decay: float  # not applied to biases and normalisation weights (TrainableParams.decay)
+    # Noise to add to every parameter coordinate, already scaled like the coefficients (θ ← θ − η·noise).
+    # None unless the estimator declares noise_space = "parameters": the release decides, not the estimator.
+    parameter_noise: Optional[ParameterNoise] = None
+
+
 class Estimator(Component):
     """Base class of gradient estimators."""
 
     # A private estimator's per-example values go through the clipper, the noise and the accountant.
     private: ClassVar[bool] = True
-    # Where privacy noise is added: to the released K values ("release"), or to every parameter
-    # coordinate in the update pass ("parameters", DPGD-0th).
+    # Where the release adds privacy noise: to the K released values ("release": DPZero), or to every
+    # parameter coordinate in the update pass ("parameters": DPGD-0th). The release reads this
+    # declaration; an estimator never adds or skips noise itself.
     noise_space: ClassVar[Literal["release", "parameters"]] = "release"
 
     def directions(self) -> int:
@@ -46,14 +60,11 @@ class Estimator(Component):
         """
         raise NotImplementedError
 
-    def update(
-        self,
-        params: TrainableParams,
-        seed: int,
-        coefficients: torch.Tensor,
-        lr: float,
-        weight_decay: float,
-        parameter_noise: Optional[ParameterNoise],
-    ) -> None:
-        """Restore the parameters and take the step θ ← θ − lr·(Σ_k coefficients[k]·u_k + noise + wd·θ)."""
+    def update(self, params: TrainableParams, seed: int, coefficients: torch.Tensor,
+               context: UpdateContext) -> None:
+        """Restore the parameters and step θ ← θ − lr·(Σ_k coefficients[k]·u_k + noise + wd·θ).
+
+        ``coefficients`` (K,) are the released, privatised values already divided by the expected batch
+        size; ``context.parameter_noise`` is set only for estimators with noise_space = "parameters".
+        """
         raise NotImplementedError

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import torch
 
@@ -12,7 +12,16 @@ from zofw.slots.task import Example, Prediction, TaskKind
 
 
 class ModelAdapter(Component):
-    """Base class of model adapters."""
+    """Base class of model adapters.
+
+    Batch independence (what the privacy guarantee needs): an example's loss must depend on that example
+    alone, bitwise. The loop makes sure of the shapes (:mod:`zofw.batching`): it groups items by their
+    own :meth:`sizes` and calls :meth:`losses` with a fixed public shape; the adapter pads to exactly
+    that shape (dummy rows masked) and computes nothing across rows.
+    """
+
+    # Largest size an item can have (tokens); caps the public width ladder. None: no cap.
+    max_length: Optional[int] = None
 
     def load(self, kind: TaskKind) -> None:
         """Load weights and tokenizer for a task of ``kind``; raise BadInput if it is unsupported."""
@@ -26,8 +35,14 @@ class ModelAdapter(Component):
         """Tokenize examples once; the loop batches the encoded items."""
         raise NotImplementedError
 
-    def losses(self, batch: Sequence[Any]) -> torch.Tensor:
-        """Per-example losses (b,) of encoded items, forward only, in eval mode."""
+    def sizes(self, item: Any) -> tuple[int, ...]:
+        """The item's own sizes (e.g. its tokens; its target tokens), each rounded up a public ladder to
+        pick the shape of its forward. Empty: every item fits one shape."""
+        return ()
+
+    def losses(self, batch: Sequence[Any], shape: tuple[int, ...]) -> torch.Tensor:
+        """Per-example losses (b,) of at most ``shape[0]`` items, forward only, in eval mode, computed in
+        a forward of exactly ``shape`` = (rows, *widths) with widths ≥ the items' :meth:`sizes`."""
         raise NotImplementedError
 
     def predict(self, examples: Sequence[Example], kind: TaskKind, batch_size: int) -> list[Prediction]:

@@ -32,6 +32,12 @@ class Task(Component):
         """Load the examples of ``split``, subsampled with ``seed`` where the options ask for it."""
         raise NotImplementedError
 
+    def evaluates_on_private_data(self) -> bool:
+        """Whether the eval split is held out of the private training data without being declared public.
+
+        A private run refuses such a task: its metrics would be un-noised, unaccounted releases."""
+        return False
+
     def score(self, predictions: Sequence[Prediction], examples: Sequence[Example]) -> dict[str, float]:
         """Metrics of ``predictions``; must include ``main_metric``."""
         raise NotImplementedError

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from pydantic import Field
 
@@ -11,7 +9,7 @@ from zofw import hookimpl
 from zofw.directions import iter_direction, perturb_
 from zofw.params import TrainableParams
 from zofw.slots.base import Options
-from zofw.slots.estimator import Estimator, LossFn, ParameterNoise, PerExample
+from zofw.slots.estimator import Estimator, LossFn, PerExample, UpdateContext
 
 
 class ForwardDifferenceOptions(Options):
@@ -30,8 +28,9 @@ class ForwardDifference(Estimator):
         shifted = losses()
         return PerExample(values=((shifted - base).float() / self.options.smoothing).unsqueeze(1), loss=base)
 
-    def update(self, params: TrainableParams, seed: int, coefficients: torch.Tensor, lr: float,
-               weight_decay: float, parameter_noise: Optional[ParameterNoise]) -> None:
+    def update(self, params: TrainableParams, seed: int, coefficients: torch.Tensor,
+               context: UpdateContext) -> None:
+        lr, weight_decay = context.lr, context.weight_decay
         step = lr * float(coefficients[0])
         for (_, tensor, z), decays in zip(iter_direction(params, seed), params.decay):
             tensor.add_(z, alpha=-self.options.smoothing)  # back to θ
