@@ -171,6 +171,32 @@ def audit(
         raise typer.Exit(1)
 
 
+@app.command()
+@guarded
+def bench(
+    recipe: Optional[Path] = RecipeArg,
+    overrides: list[str] = SetOption,
+    batch: int = typer.Option(16, "--batch", help="Examples per step (all in one forward)."),
+    length: int = typer.Option(256, "--length", help="Tokens per example."),
+    repeats: int = typer.Option(10, "--repeats", help="Timed runs per measurement (the median is reported)."),
+    warmup: int = typer.Option(3, "--warmup", help="Untimed runs before each measurement."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Time the recipe's step against two forwards and the MeZO reference step, in one process."""
+    from zofw.bench import bench as measure
+
+    # every example exactly --length tokens: the adapter cuts the synthetic prompts there
+    _, loaded, parts = _load(recipe, [*overrides, f"model.max_length={length}"])
+    if repeats < 1 or warmup < 0:
+        raise BadInput("bench: --repeats must be ≥ 1 and --warmup ≥ 0")
+    record = measure(loaded, parts, batch, length, repeats, warmup)
+    if as_json:
+        typer.echo(json.dumps(record))
+        return
+    for key, value in record.items():
+        typer.echo(f"{key:<28} {value}")
+
+
 @app.command("list")
 @guarded
 def list_components(

@@ -1,9 +1,10 @@
-"""The trainable subset of a model's parameters."""
+"""The trainable subset of a model's parameters, with the global element offsets directions index by."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Optional
 
 import torch
 
@@ -13,21 +14,60 @@ _NO_DECAY = re.compile(r"(^|\.)bias$|layer_?norm|LayerNorm|\bln\b|norm\.weight$"
 
 @dataclass
 class TrainableParams:
-    """Named tensors an estimator perturbs in place, in a fixed order (the order seeds depend on)."""
+    """Named tensors an estimator perturbs, in a fixed order.
+
+    Element j of tensor i has the global index ``offsets[i] + j``: a direction element is a function of
+    (seed, global index) alone (``zofw.kernels``). When all tensors share a dtype and device they are
+    views into one contiguous buffer ``flat``, so a pass over every weight is one kernel launch.
+    """
 
     names: list[str]
     tensors: list[torch.Tensor]
+    module: Optional[torch.nn.Module] = None  # the model that owns them: lets forwards see θ + λu just in time
     decay: list[bool] = field(init=False)  # whether weight decay applies, per tensor (fixed once)
+    offsets: list[int] = field(init=False)
+    flat: Optional[torch.Tensor] = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.decay = [not _NO_DECAY.search(n) for n in self.names]
+        self.offsets, total = [], 0
+        for tensor in self.tensors:
+            self.offsets.append(total)
+            total += tensor.numel()
 
     @classmethod
     def select(cls, module: torch.nn.Module, pattern: str) -> "TrainableParams":
         """Parameters whose name matches ``pattern``: "all", "bias" or a regular expression."""
         regex = {"all": r".*", "bias": r"(^|\.)bias$"}.get(pattern, pattern)
         chosen = [(n, p) for n, p in module.named_parameters() if re.search(regex, n)]
-        return cls([n for n, _ in chosen], [p.data for _, p in chosen])
+        params = cls([n for n, _ in chosen], [p.data for _, p in chosen], module)
+        params._flatten([p for _, p in chosen])
+        return params
+
+    def _flatten(self, parameters: list[torch.nn.Parameter]) -> None:
+        """Move the tensors into one contiguous buffer, one at a time (peak: one copy of the subset)."""
+        if not parameters or len({(p.dtype, p.device) for p in parameters}) != 1:
+            return
+        flat = torch.empty(self.numel(), dtype=parameters[0].dtype, device=parameters[0].device)
+        for index, parameter in enumerate(parameters):
+            view = flat[self.offsets[index]:self.offsets[index] + parameter.numel()].view_as(parameter)
+            view.copy_(parameter.data)
+            parameter.data = view  # every module that shares this Parameter (tied weights) sees the view
+            self.tensors[index] = view
+        self.flat = flat
 
     def numel(self) -> int:
         return sum(t.numel() for t in self.tensors)
+
+    def owners(self) -> list[tuple[torch.nn.Module, list[tuple[str, int]]]]:
+        """Each module holding trainable parameters directly, with (attribute, tensor index) pairs."""
+        if self.module is None:
+            return []
+        index_of = {tensor.data_ptr(): i for i, tensor in enumerate(self.tensors)}
+        found = []
+        for sub in self.module.modules():
+            held = [(name, index_of[p.data_ptr()]) for name, p in sub._parameters.items()
+                    if p is not None and p.data_ptr() in index_of and p.numel() == self.tensors[index_of[p.data_ptr()]].numel()]
+            if held:
+                found.append((sub, held))
+        return found

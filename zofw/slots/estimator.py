@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Literal, Optional
+from typing import Callable, ClassVar, Literal, Optional, Protocol
 
 import torch
 
@@ -12,9 +12,15 @@ from zofw.slots.base import Component
 
 # Per-example losses of the current batch at the current parameters, shape (b,).
 LossFn = Callable[[], torch.Tensor]
-# Privacy noise shaped like one parameter tensor; the release hands it only to estimators that
-# declare noise_space = "parameters" (DPGD-0th), and checks afterwards that every coordinate got some.
-ParameterNoise = Callable[[torch.Tensor], torch.Tensor]
+class ParameterNoise(Protocol):
+    """Privacy noise for every parameter coordinate. The release hands it only to estimators that declare
+    noise_space = "parameters" (DPGD-0th), and checks afterwards that every coordinate got some: call it
+    with each parameter tensor (noise shaped like it), or take ``term(params)`` = (key, scale) as one
+    more term of a fused ``zofw.directions.axpy_`` pass over all of them."""
+
+    def __call__(self, like: torch.Tensor) -> torch.Tensor: ...
+
+    def term(self, params: TrainableParams) -> tuple[int, float]: ...
 
 
 @dataclass

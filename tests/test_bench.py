@@ -1,0 +1,32 @@
+"""`zofw bench` on CPU: the same measurements as on a GPU, on a tiny OPT (smoke test, no timing asserts)."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from zofw.cli import app
+
+KEYS = {"fwd_ms", "step_ms", "ref_step_ms", "step_over_2fwd", "speedup_vs_ref", "peak_gib", "inference_peak_gib",
+        "ref_peak_gib", "passes_per_step", "device"}
+
+
+def test_bench_reports_every_ratio_on_cpu(tiny_opt, shared_data):
+    result = CliRunner().invoke(app, [
+        "bench", "recipes/dpzero_opt2.7b_drop.toml", "--json", "--batch", "4", "--length", "32",
+        "--repeats", "2", "--warmup", "1",
+        "--set", f"model.path={tiny_opt}", "--set", f"model.tokenizer={shared_data / 'tokenizers' / 'opt'}",
+        "--set", "model.device=cpu", "--set", "model.dtype=float32",
+    ])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout.strip().splitlines()[-1])
+    assert KEYS <= set(record) and record["device"] == "cpu" and record["passes_per_step"] == 3
+    assert record["fwd_ms"] > 0 and record["step_ms"] > 0 and record["ref_step_ms"] > 0
+    assert record["varied_fixed_shape_fwd_ms"] > 0 and record["varied_padded_fwd_ms"] > 0
+
+
+def test_bench_refuses_a_bad_batch(tiny_opt, shared_data):
+    result = CliRunner().invoke(app, ["bench", "recipes/dpzero_opt2.7b_drop.toml", "--batch", "0",
+                                      "--set", f"model.path={tiny_opt}", "--set", "model.device=cpu"])
+    assert result.exit_code == 2

@@ -1,0 +1,205 @@
+"""``zofw bench``: the cost of a step against two forwards and against the MeZO reference, in one process.
+
+Everything is measured on the recipe's model, device and dtype, on one synthetic batch of ``batch``
+examples of exactly ``length`` tokens (speed does not depend on the words), as medians of ``repeats``
+timed runs after warm-up:
+- ``fwd_ms``: per-example losses as the estimator uses them (fixed-shape forwards);
+- ``step_ms``: the recipe's estimator, release (clip, noise, ledger) and update: a whole step;
+- ``ref_step_ms``: the MeZO reference step, written here as the reference code does it: per-tensor
+  ``torch.normal`` into a new tensor, ``p.data = p.data + scale·z·λ``, four passes, ``.item()``;
+- peak memory of inference, of our step and of the reference step;
+- the cost of batch independence: a batch of varied lengths in fixed-shape forwards vs one forward
+  padded to its longest row.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import replace
+from typing import Any, Callable, Optional
+
+import torch
+
+from zofw.assemble import Components
+from zofw.config import Recipe
+from zofw.directions import stream_seed
+from zofw.errors import BadInput
+from zofw.evaluate import per_example_losses
+from zofw.privacy.ledger import PrivacyLedger
+from zofw.privacy.release import NoPrivacy, PrivateRelease
+from zofw.privacy.secure import SecretStream
+from zofw.slots.estimator import UpdateContext
+from zofw.slots.task import Example
+
+PASSES_PER_STEP = 3  # u regenerated per weight: θ+λu and θ−λu formed inside the forwards, one update pass
+
+
+def synthetic_examples(kind: str, count: int, length: int, offset: int = 0) -> list[Example]:
+    """``count`` examples whose prompts are longer than ``length`` tokens (the adapter cuts them)."""
+    words = " ".join(f"w{(offset + i) % 97}" for i in range(length * 2))
+    if kind == "classification":
+        return [Example(words, (" great",), (" great", " terrible"), 0, " It was") for _ in range(count)]
+    return [Example(words, (" yes\n",)) for _ in range(count)]
+
+
+class Timer:
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+
+    def sync(self) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    def median_ms(self, work: Callable[[], Any], repeats: int, warmup: int) -> float:
+        for _ in range(warmup):
+            work()
+        times = []
+        for _ in range(repeats):
+            self.sync()
+            start = time.perf_counter()
+            work()
+            self.sync()
+            times.append((time.perf_counter() - start) * 1e3)
+        return statistics.median(times)
+
+    def peak_gib(self, work: Callable[[], Any]) -> Optional[float]:
+        if not self.cuda:
+            return None
+        self.sync()
+        torch.cuda.reset_peak_memory_stats()
+        work()
+        self.sync()
+        return round(torch.cuda.max_memory_allocated() / 2**30, 3)
+
+
+def bench(recipe: Recipe, parts: Components, batch: int, length: int, repeats: int, warmup: int) -> dict[str, Any]:
+    model, estimator = parts.model, parts.estimator
+    if batch < 1 or length < 8:
+        raise BadInput("bench: --batch must be ≥ 1 and --length ≥ 8")
+    model.load(parts.task.kind)
+    params = model.trainable()
+    device = params.tensors[0].device
+    timer = Timer(device)
+    items = model.encode(synthetic_examples(parts.task.kind, batch, length))
+    rows = batch
+
+    def losses() -> torch.Tensor:
+        return per_example_losses(model, items, rows)
+
+    if parts.clipper is not None and parts.noise is not None:
+        release: PrivateRelease | NoPrivacy = PrivateRelease(
+            parts.clipper, parts.noise, 1.0, 0.01, estimator, float(batch), SecretStream(), PrivacyLedger(1e-5))
+    else:
+        release = NoPrivacy(float(batch))
+    counter = iter(range(1, 1 << 62))
+
+    def our_step() -> None:
+        step = next(counter)
+        seed = stream_seed(recipe.seed, step)
+        with torch.inference_mode():
+            measured = estimator.per_example(params, losses, seed)
+            released = release.privatize(measured)
+            estimator.update(params, seed, released.coefficients,
+                             UpdateContext(step, recipe.train.lr, recipe.train.weight_decay, released.parameter_noise))
+
+    smoothing = getattr(estimator.options, "smoothing", 1e-3)
+    parameters: list[torch.Tensor] = []
+
+    def reference_step() -> None:
+        seed = next(counter)
+
+        def perturb(scale: float) -> None:
+            torch.manual_seed(seed)
+            for tensor in parameters:
+                z = torch.normal(0, 1, size=tensor.size(), device=tensor.device, dtype=tensor.dtype)
+                tensor.data = tensor.data + scale * z * smoothing
+
+        with torch.inference_mode():
+            perturb(1)
+            plus = losses().mean().item()
+            perturb(-2)
+            minus = losses().mean().item()
+            perturb(1)
+            gradient = (plus - minus) / (2 * smoothing)
+            torch.manual_seed(seed)
+            for tensor in parameters:
+                z = torch.normal(0, 1, size=tensor.size(), device=tensor.device, dtype=tensor.dtype)
+                tensor.data = tensor.data - recipe.train.lr * gradient * z
+
+    def forward() -> None:
+        with torch.inference_mode():
+            losses()
+
+    record: dict[str, Any] = {}
+    record["fwd_ms"] = timer.median_ms(forward, repeats, warmup)
+    record["inference_peak_gib"] = timer.peak_gib(forward)
+    record["step_ms"] = timer.median_ms(our_step, repeats, warmup)
+    record["peak_gib"] = timer.peak_gib(our_step)
+    hf = hf_forward(model, items)
+    if hf is not None:
+        record["hf_fwd_ms"] = timer.median_ms(hf, repeats, warmup)
+    # the reference step last, on parameters with storage of their own (as the reference code has them)
+    parameters = own_storage(params)
+    record["ref_step_ms"] = timer.median_ms(reference_step, repeats, warmup)
+    record["ref_peak_gib"] = timer.peak_gib(reference_step)
+    record |= batch_independence_cost(model, items, batch, timer, repeats, warmup)
+    record["step_over_2fwd"] = record["step_ms"] / (2 * record["fwd_ms"])
+    record["speedup_vs_ref"] = record["ref_step_ms"] / record["step_ms"]
+    record["passes_per_step"] = PASSES_PER_STEP
+    record["device"] = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    record["dtype"] = str(params.tensors[0].dtype).removeprefix("torch.")
+    record["trainable_parameters"] = params.numel()
+    record["batch"], record["length"] = batch, length
+    return {key: round(value, 3) if isinstance(value, float) else value for key, value in record.items()}
+
+
+def own_storage(params: Any) -> list[torch.Tensor]:
+    """The trainable Parameters, each moved out of the shared flat buffer into storage of its own."""
+    wanted = set(params.names)
+    chosen = [p for name, p in params.module.named_parameters() if name in wanted] if params.module else params.tensors
+    for parameter in chosen:
+        parameter.data = parameter.data.clone()
+    params.flat = None
+    params.tensors = [p.data for p in chosen]
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return chosen
+
+
+def hf_forward(model: Any, items: list) -> Optional[Callable[[], Any]]:
+    """A plain Hugging Face forward with labels on the same tokens (causal LMs), for comparison."""
+    hf_model = getattr(model, "model", None)
+    if hf_model is None or not hasattr(items[0], "prompt"):
+        return None
+    ids = torch.tensor([list(item.prompt + item.target) for item in items], device=hf_model.device)
+
+    def run() -> None:
+        with torch.inference_mode():
+            hf_model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids)
+
+    return run
+
+
+def batch_independence_cost(model: Any, items: list, batch: int, timer: Timer, repeats: int,
+                            warmup: int) -> dict[str, float]:
+    """Causal LMs: a batch of lengths spread over [length/4, length] in fixed public shapes vs one forward
+    padded to its longest row (the shapes before batch independence)."""
+    if not hasattr(items[0], "prompt"):
+        return {}
+    full = len(items[0].prompt)
+    varied = [replace(item, prompt=item.prompt[:1] + item.prompt[1 + (3 * full // 4) * i // max(batch - 1, 1):])
+              for i, item in enumerate(items)]
+    widest = max(model.sizes(item)[0] for item in varied)
+    shape = (batch, widest, max(model.sizes(item)[1] for item in varied))
+
+    def fixed() -> None:
+        with torch.inference_mode():
+            per_example_losses(model, varied, batch)
+
+    def padded() -> None:
+        with torch.inference_mode():
+            model.losses(varied, shape)
+
+    return {"varied_fixed_shape_fwd_ms": timer.median_ms(fixed, repeats, warmup),
+            "varied_padded_fwd_ms": timer.median_ms(padded, repeats, warmup)}

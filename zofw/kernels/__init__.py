@@ -1,0 +1,59 @@
+"""Counter-based Gaussian directions and the fused multi-term update that consumes them.
+
+Element i of the direction drawn from a 64-bit ``seed`` is a pure function of (seed, i): lane ``i % 4``
+of Triton's Philox4x32-10 ``randn4x(seed, i // 4)``. So how the parameters are split into tensors, fused
+into flat buffers or sharded never changes the direction, as long as every buffer is given its global
+element offset. ``axpy_directions_`` applies dst ← shrink·src + Σ coef_j·u(seed_j) in one pass (one
+Triton launch on CUDA, chunked plain PyTorch elsewhere), rounding once, to nearest or stochastically
+with a rounding stream that is also counter-based. ``philox`` documents the bit layout.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from zofw.kernels import philox
+
+__all__ = ["normal", "axpy_directions_", "squared_norm"]
+
+
+def _triton_for(device: torch.device | str):
+    """The Triton backend module for CUDA devices when Triton is installed, else None."""
+    if torch.device(device).type != "cuda":
+        return None
+    from zofw.kernels import triton_axpy  # imported lazily: CPU-only installs have no Triton
+
+    return triton_axpy if triton_axpy.AVAILABLE else None
+
+
+def normal(seed: int, offset: int, numel: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """float32 u[offset:offset+numel] of the direction drawn from ``seed`` (a 64-bit key in [0, 2^64))."""
+    if _triton_for(device) is None:
+        return philox.normal(seed, offset, numel, device)
+    out = torch.zeros(numel, dtype=torch.float32, device=device)
+    axpy_directions_(out, out, 0.0, [(seed, 1.0)], offset)  # 0·0 + 1·u = u exactly
+    return out
+
+
+def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms: Sequence[tuple[int, float]],
+                     offset: int = 0, rounding_seed: int | None = None) -> None:
+    """dst ← shrink·src + Σ_j coef_j · u(seed_j)[offset : offset+n], in float32, rounded once to dst.dtype.
+
+    ``dst`` may be ``src`` (in place; no other overlap). Both 1-D, contiguous, same numel, device and dtype
+    (float32, float16 or bfloat16). ``terms`` are (seed, coef) pairs; at most 3 with nonzero coefficients
+    (zero ones are skipped). Seeds are 64-bit keys in [0, 2^64). With ``rounding_seed`` and a float16 or
+    bfloat16 ``dst``, rounding is stochastic and unbiased (up in magnitude with probability equal to the
+    fractional distance between the two neighbours), driven by a counter-based stream of
+    (rounding_seed, global element index), disjoint from every direction stream; otherwise to nearest even.
+    """
+    live = philox.check_axpy(dst, src, terms, offset, rounding_seed)
+    backend = _triton_for(dst.device) if dst.dtype != torch.float64 else None
+    (backend or philox).axpy_directions_(dst, src, shrink, live, offset, rounding_seed)
+
+
+def squared_norm(seed: int, numel: int, device: torch.device | str = "cpu") -> float:
+    """Σ_{i < numel} u_i² of the direction drawn from ``seed`` (for directions normalised to the sphere)."""
+    backend = _triton_for(device)
+    return (backend or philox).squared_norm(seed, numel, device)

@@ -1,0 +1,197 @@
+"""Plain-PyTorch reference of the counter-based direction generator (any device; used on CPU).
+
+Bit-for-bit the generator of Triton 3.6's ``tl.randint4x`` / ``tl.randn4x`` (``triton/language/random.py``):
+
+* Philox4x32, 10 rounds. Key (k0, k1) = (low, high) 32 bits of the 64-bit seed. Counter
+  (c0, c1, c2, c3) = (low, high 32 bits of the int64 offset, 0, 0). Each round:
+  ``c0, c1, c2, c3 = hi(B·c2) ^ c1 ^ k0, lo(B·c2), hi(A·c0) ^ c3 ^ k1, lo(A·c0)``, then
+  ``k0 += 0x9E3779B9, k1 += 0xBB67AE85`` (A = 0xD2511F53, B = 0xCD9E8D57; all mod 2^32).
+* Uniform: the uint32 read as int32 x, ``x < 0 → -x - 1`` (= ~x), float32(x) · float32(4.6566127342e-10).
+* Normal (Box-Muller, float32): ``u1 = max(u1, 1e-7)``, ``r = sqrt(-2·log u1)``, ``θ = float32(2π)·u2``,
+  pair (r·cos θ, r·sin θ) from lanes (0, 1) and (2, 3).
+
+Element i of the direction drawn from ``seed`` is lane ``i % 4`` of ``randn4x(seed, i // 4)``. The
+stochastic-rounding stream of ``rounding_seed`` is the raw uint32 Philox output at counter
+``(lo(i // 4), hi(i // 4), 1, 0)``: the third counter word 1 keeps it disjoint from every direction stream
+(which all have c2 = 0), even when a rounding seed equals a direction seed.
+
+uint32 arithmetic is done in int64 with explicit masking; 32×32→64-bit products are split in 16-bit halves
+so that no int64 product overflows.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from typing import Callable, Sequence
+
+import torch
+
+MASK32 = 0xFFFFFFFF
+_ROUND_A, _ROUND_B = 0xD2511F53, 0xCD9E8D57
+_KEY_A, _KEY_B = 0x9E3779B9, 0xBB67AE85
+_UNIFORM_SCALE = 4.6566127342e-10  # Triton's: the largest scale with (2^31 - 1)·scale < 1 in float32
+_TWO_PI = 6.283185307179586
+N_ROUNDS = 10
+CHUNK = 1 << 20  # elements per step of the reference loops: bounds temporaries, not a semantic choice
+MAX_TERMS = 3
+DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)  # float64: reference path only (tests, CPU)
+
+
+def f32(x: float) -> float:
+    """``x`` rounded to float32 (how the Triton kernel receives a Python float argument)."""
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def _mulhilo(a: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(high, low) 32 bits of the 64-bit product of the uint32 constant ``a`` and uint32s ``x``."""
+    p_lo = x * (a & 0xFFFF)  # < 2^48
+    p_hi = x * (a >> 16)  # < 2^48; the full product is p_hi·2^16 + p_lo
+    hi = (p_lo >> 16).add_(p_hi).bitwise_right_shift_(16)
+    lo = (p_hi & 0xFFFF).bitwise_left_shift_(16).add_(p_lo).bitwise_and_(MASK32)
+    return hi, lo
+
+
+def philox4x32(seed: int, c0: torch.Tensor, c1: torch.Tensor, c2: torch.Tensor, c3: torch.Tensor,
+               n_rounds: int = N_ROUNDS) -> tuple[torch.Tensor, ...]:
+    """Philox4x32-``n_rounds`` of uint32 counters (int64 tensors) under the 64-bit key ``seed``."""
+    k0, k1 = seed & MASK32, (seed >> 32) & MASK32
+    for _ in range(n_rounds):
+        hi_b, lo_b = _mulhilo(_ROUND_B, c2)
+        hi_a, lo_a = _mulhilo(_ROUND_A, c0)
+        c0, c1, c2, c3 = hi_b ^ c1 ^ k0, lo_b, hi_a ^ c3 ^ k1, lo_a
+        k0, k1 = (k0 + _KEY_A) & MASK32, (k1 + _KEY_B) & MASK32
+    return c0, c1, c2, c3
+
+
+def _split(counters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return counters & MASK32, (counters >> 32) & MASK32
+
+
+def randint4x(seed: int, counters: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``tl.randint4x(seed, counters)`` for int64 counters, as uint32 values in int64 tensors."""
+    lo, hi = _split(counters)
+    zero = torch.zeros_like(lo)
+    return philox4x32(seed, lo, hi, zero, zero)
+
+
+def rounding_bits4x(seed: int, counters: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The stochastic-rounding stream: Philox at counter (lo, hi, 1, 0) (disjoint from directions)."""
+    lo, hi = _split(counters)
+    return philox4x32(seed, lo, hi, torch.ones_like(lo), torch.zeros_like(lo))
+
+
+def uint_to_uniform(x: torch.Tensor) -> torch.Tensor:
+    """Triton's ``uint_to_uniform_float`` for uint32 values: float32 in [0, 1)."""
+    x = torch.where(x >= 1 << 31, MASK32 - x, x)  # int32 view, then -x - 1 for negatives (exact: ~x)
+    return x.to(torch.float32) * f32(_UNIFORM_SCALE)
+
+
+def box_muller(u1: torch.Tensor, u2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Triton's ``pair_uniform_to_normal``, in float32."""
+    r = torch.sqrt(torch.log(torch.clamp_min(u1, f32(1e-7))) * -2.0)
+    theta = u2 * f32(_TWO_PI)
+    return r * torch.cos(theta), r * torch.sin(theta)
+
+
+def randn4x(seed: int, counters: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``tl.randn4x(seed, counters)``: four float32 normals per counter."""
+    i0, i1, i2, i3 = randint4x(seed, counters)
+    n0, n1 = box_muller(uint_to_uniform(i0), uint_to_uniform(i1))
+    n2, n3 = box_muller(uint_to_uniform(i2), uint_to_uniform(i3))
+    return n0, n1, n2, n3
+
+
+def _lanes(gen4: Callable[[int, torch.Tensor], tuple[torch.Tensor, ...]], seed: int, offset: int, numel: int,
+           device: torch.device | str) -> torch.Tensor:
+    """Elements offset..offset+numel-1 of a stream whose element i is lane i % 4 at counter i // 4."""
+    first, last = offset // 4, (offset + numel - 1) // 4
+    counters = torch.arange(first, last + 1, dtype=torch.int64, device=device)
+    head = offset - 4 * first
+    return torch.stack(gen4(seed, counters), dim=1).flatten()[head:head + numel]
+
+
+def normal(seed: int, offset: int, numel: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """float32 u[offset:offset+numel] of the direction drawn from ``seed`` (one chunk at a time)."""
+    parts = [_lanes(randn4x, seed, offset + s, min(CHUNK, numel - s), device) for s in range(0, numel, CHUNK)]
+    if len(parts) == 1:
+        return parts[0]
+    return torch.cat(parts) if parts else torch.empty(0, device=device)
+
+
+def _as_int32(bits: torch.Tensor) -> torch.Tensor:
+    return torch.where(bits >= 1 << 31, bits - (1 << 32), bits).to(torch.int32)
+
+
+def round_stochastic(x: torch.Tensor, bits: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """float32 ``x`` rounded to ``dtype`` (float16/bfloat16) up in magnitude with probability = fractional distance.
+
+    ``bits`` are uniform uint32s (int64 tensor). Adding k uniform bits below the kept significand and
+    truncating carries into it with probability exactly (dropped bits)/2^k: unbiased, no float arithmetic.
+    k = 16 for bfloat16 (same exponent range as float32); for float16, k = 13 for normals and more in the
+    subnormal range (gap fixed at 2^-24). Below 2^-24, where the implicit bit would be dropped too, the
+    choice between 0 and 2^-24 compares the top 24 random bits with |x|·2^24 (probability exact to 2^-24).
+    """
+    xb = x.view(torch.int32).to(torch.int64) & MASK32
+    if dtype == torch.bfloat16:
+        drop = torch.full_like(xb, 16)
+        out = ((xb + (bits & 0xFFFF)) >> 16) << 16
+    else:
+        exponent = (xb >> 23) & 0xFF
+        drop = 13 + torch.clamp(113 - exponent, 0, 10)
+        keep_low = (1 << drop) - 1
+        out = ((xb + (bits & keep_low)) >> drop) << drop
+        up = ((bits >> 8).to(torch.float32) * 2.0 ** -24) < x.abs() * 2.0 ** 24
+        tiny = ((xb >> 31) << 31) | torch.where(up, 0x33800000, 0)  # ±(2^-24 or 0)
+        out = torch.where(exponent < 103, tiny, out)
+    y = _as_int32(out).view(torch.float32)
+    return torch.where(torch.isnan(x), x, y).to(dtype)  # the result is representable: the cast is exact
+
+
+def check_axpy(dst: torch.Tensor, src: torch.Tensor, terms: Sequence[tuple[int, float]], offset: int,
+               rounding_seed: int | None) -> list[tuple[int, float]]:
+    """Validate the arguments shared by both backends; return the terms with nonzero coefficients."""
+    if dst.dtype != src.dtype or dst.dtype not in DTYPES:
+        raise TypeError(f"dst and src must share a dtype among {DTYPES}, got {dst.dtype} and {src.dtype}")
+    if dst.dim() != 1 or src.dim() != 1 or not dst.is_contiguous() or not src.is_contiguous():
+        raise ValueError("dst and src must be 1-D and contiguous")
+    if dst.numel() != src.numel() or dst.device != src.device:
+        raise ValueError("dst and src must have the same numel and device")
+    if offset < 0:
+        raise ValueError(f"offset must be >= 0, got {offset}")
+    for seed in [s for s, _ in terms] + ([] if rounding_seed is None else [rounding_seed]):
+        if not 0 <= seed < 1 << 64:
+            raise ValueError(f"seeds are 64-bit keys in [0, 2^64), got {seed}")
+    # A zero coefficient adds exactly ±0: dropping it saves a Philox pass and keeps a -0.0 as it is.
+    live = [(int(s), float(c)) for s, c in terms if c != 0.0]
+    if len(live) > MAX_TERMS:
+        raise ValueError(f"at most {MAX_TERMS} terms with nonzero coefficients, got {len(live)}")
+    return live
+
+
+def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms: Sequence[tuple[int, float]],
+                     offset: int = 0, rounding_seed: int | None = None, chunk: int = CHUNK) -> None:
+    """Reference of ``zofw.kernels.axpy_directions_`` (arguments already checked), one chunk at a time.
+
+    float32 ops in the kernel's order, each rounded once (no fused multiply-add, like the kernel):
+    acc = shrink·src; acc = acc + (coef_j·u_j) for j = 1, 2, 3; then one rounding to dst.dtype.
+    """
+    wide = dst.dtype == torch.float64  # float64 buffers (exact-arithmetic tests) keep float64 arithmetic
+    shrink = shrink if wide else f32(shrink)
+    terms = [(s, c if wide else f32(c)) for s, c in terms]
+    stochastic = rounding_seed is not None and dst.dtype in (torch.float16, torch.bfloat16)
+    for start in range(0, dst.numel(), chunk):
+        stop = min(start + chunk, dst.numel())
+        acc = src[start:stop].to(torch.float64 if wide else torch.float32) * shrink  # read before dst is written
+        for seed, coef in terms:
+            acc.add_(normal(seed, offset + start, stop - start, dst.device).to(acc.dtype).mul_(coef))
+        if stochastic:
+            bits = _lanes(rounding_bits4x, rounding_seed, offset + start, stop - start, dst.device)
+            acc = round_stochastic(acc, bits, dst.dtype)
+        dst[start:stop].copy_(acc)  # a float32 → float16/bfloat16 copy rounds to nearest even
+
+
+def squared_norm(seed: int, numel: int, device: torch.device | str = "cpu") -> float:
+    """Σ_{i < numel} u_i² of the direction drawn from ``seed`` (float64 accumulation over chunks)."""
+    return math.fsum(float(normal(seed, s, min(CHUNK, numel - s), device).double().square().sum())
+                     for s in range(0, numel, CHUNK))
