@@ -14,7 +14,7 @@ KEYS = {"fwd_ms", "step_ms", "ref_step_ms", "step_over_2fwd", "speedup_vs_ref", 
 
 def test_bench_reports_every_ratio_on_cpu(tiny_opt, shared_data):
     result = CliRunner().invoke(app, [
-        "bench", "recipes/dpzero_opt2.7b_drop.toml", "--json", "--batch", "4", "--length", "32",
+        "bench", "recipes/dpzero_opt2.7b_drop.toml", "--json", "--batch", "4", "--length", "64",
         "--repeats", "2", "--warmup", "1",
         "--set", f"model.path={tiny_opt}", "--set", f"model.tokenizer={shared_data / 'tokenizers' / 'opt'}",
         "--set", "model.device=cpu", "--set", "model.dtype=float32",
