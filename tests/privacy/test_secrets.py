@@ -106,3 +106,13 @@ def test_a_secret_stream_refuses_to_be_pickled_or_shown():
     assert KEY.hex() not in repr(stream)
     with pytest.raises(TypeError):
         pickle.dumps(stream)
+
+
+def test_a_private_run_refuses_to_evaluate_on_a_split_of_its_own_private_file(tiny_opt, shared_data, tmp_path):
+    out = tmp_path / "run"
+    args = ["run", "recipes/dpzero_opt2.7b_drop.toml", "--out", str(out), "--set", f"model.path={tiny_opt}",
+            "--set", f"model.tokenizer={shared_data / 'tokenizers' / 'opt'}", "--set", "model.device=cpu",
+            "--set", f"task.path={shared_data / 'drop' / 'drop_train_sample.json'}", "--set", "train.steps=2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "task.held_out_public" in result.output
+    assert not out.exists()  # refused before anything was written
