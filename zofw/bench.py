@@ -162,6 +162,7 @@ def own_storage(params: Any) -> list[torch.Tensor]:
         parameter.data = parameter.data.clone()
     params.flat = None
     params.tensors = [p.data for p in chosen]
+    params._owners = None  # storage moved: the module map is rebuilt if anyone asks
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     return chosen

@@ -27,6 +27,7 @@ class TrainableParams:
     decay: list[bool] = field(init=False)  # whether weight decay applies, per tensor (fixed once)
     offsets: list[int] = field(init=False)
     flat: Optional[torch.Tensor] = field(init=False, default=None)
+    _owners: Optional[list] = field(init=False, default=None, repr=False)  # computed once: perturbed() runs every step
 
     def __post_init__(self) -> None:
         self.decay = [not _NO_DECAY.search(n) for n in self.names]
@@ -63,6 +64,8 @@ class TrainableParams:
         """Each module holding trainable parameters directly, with (attribute, tensor index) pairs."""
         if self.module is None:
             return []
+        if self._owners is not None:
+            return self._owners
         index_of = {tensor.data_ptr(): i for i, tensor in enumerate(self.tensors)}
         found = []
         for sub in self.module.modules():
@@ -70,4 +73,5 @@ class TrainableParams:
                     if p is not None and p.data_ptr() in index_of and p.numel() == self.tensors[index_of[p.data_ptr()]].numel()]
             if held:
                 found.append((sub, held))
+        self._owners = found
         return found
