@@ -16,7 +16,7 @@ from typing import Callable
 
 import torch
 
-from zofw.kernels import axpy_directions_
+from zofw.kernels import axpy_directions_, triton_axpy
 
 _DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--offset", type=int, default=0, help="global element offset of the buffer")
+    parser.add_argument("--sweep", action="store_true", help="also try other (block, warps) launch shapes")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("bench_kernel.py needs a CUDA device")
@@ -66,6 +67,11 @@ def main() -> None:
             ms = time_ms(lambda: axpy_directions_(dst, dst, 1.0, terms, args.offset, rounding_seed),
                          args.warmup, args.repeats)
             report("axpy", ms, terms=n_terms, rounding="stochastic" if rounding_seed is not None else "nearest")
+            for block, warps in [(b, w) for b in (512, 1024, 2048, 4096) for w in (4, 8)] if args.sweep else []:
+                ms = time_ms(lambda: triton_axpy.axpy_directions_(dst, dst, 1.0, terms, args.offset, rounding_seed,
+                                                                  block, warps), args.warmup, args.repeats)
+                report("axpy", ms, terms=n_terms, block=block, warps=warps,
+                       rounding="stochastic" if rounding_seed is not None else "nearest")
 
 
 if __name__ == "__main__":

@@ -22,12 +22,18 @@ RobertaConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, in
 PY
 bench() { zofw bench "$@" --json 2>>"$out/bench.err" | tail -1 | tee -a "$out/bench.jsonl"; }
 opt=(--set model.random_init=true --set "model.tokenizer=$data/tokenizers/opt")
-for mode in exact inplace; do
-  bench recipes/dpzero_opt2.7b_drop.toml --set "model.path=$out/opt-2.7b" "${opt[@]}" --batch 16 --length 256 \
-    --set estimator.perturbation=$mode
-  bench recipes/dpzero_opt2.7b_drop.toml --set "model.path=$out/opt-13b" "${opt[@]}" --batch 4 --length 512 \
-    --set estimator.perturbation=$mode
-  bench recipes/dpzero_roberta-large_sst2.toml --set "model.path=$out/roberta-large" --set model.random_init=true \
-    --set "model.tokenizer=$data/tokenizers/roberta" --set model.dtype=float16 --set model.device=cuda \
-    --batch 64 --length 128 --set estimator.perturbation=$mode
+# MODES and MODELS narrow the run (one device call may not hold all six benches)
+for mode in ${MODES:-exact inplace}; do
+  for model in ${MODELS:-opt-2.7b opt-13b roberta-large}; do
+    case $model in
+      opt-2.7b) bench recipes/dpzero_opt2.7b_drop.toml --set "model.path=$out/opt-2.7b" "${opt[@]}" \
+                  --batch 16 --length 256 --set estimator.perturbation=$mode ;;
+      opt-13b) bench recipes/dpzero_opt2.7b_drop.toml --set "model.path=$out/opt-13b" "${opt[@]}" \
+                 --batch 4 --length 512 --set estimator.perturbation=$mode ;;
+      roberta-large) bench recipes/dpzero_roberta-large_sst2.toml --set "model.path=$out/roberta-large" \
+                       --set model.random_init=true --set "model.tokenizer=$data/tokenizers/roberta" \
+                       --set model.dtype=float16 --set model.device=cuda --batch 64 --length 128 \
+                       --set estimator.perturbation=$mode ;;
+    esac
+  done
 done

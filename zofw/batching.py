@@ -17,6 +17,18 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 
 
+def on_device(values: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """A CPU tensor copied to ``device`` without stalling the host: pinned, then copied asynchronously.
+
+    A copy from pageable memory waits until the GPU has run everything queued before it; building every
+    batch that way drains the queue before each forward. The pinned staging buffer comes from PyTorch's
+    caching host allocator, which keeps it alive until the copy has finished.
+    """
+    if torch.device(device).type != "cuda":
+        return values.to(device)
+    return values.pin_memory().to(device, non_blocking=True)
+
+
 def width_ladder(limit: int) -> list[int]:
     """Public row widths: 16, 24, 32, 48, 64, 96, 128, … (powers of two and 1.5×), capped at ``limit``.
 
@@ -72,7 +84,11 @@ def fixed_shape_losses(items: Sequence[Any], rows: int, sizes: Callable[[Any], t
         values = losses([items[i] for i in group.indices], group.shape)[:len(group.indices)]
         if out is None:
             out = torch.empty(len(items), dtype=values.dtype, device=values.device)
-        out[list(group.indices)] = values
+        first, count = group.indices[0], len(group.indices)
+        if group.indices == tuple(range(first, first + count)):  # the common case: no index tensor to copy
+            out[first:first + count] = values
+        else:
+            out.index_copy_(0, on_device(torch.tensor(group.indices), values.device), values)
     assert out is not None
     return out
 

@@ -23,7 +23,7 @@ import torch
 
 from zofw.assemble import Components
 from zofw.config import Recipe
-from zofw.directions import stream_seed
+from zofw.directions import axpy_, stream_seed
 from zofw.errors import BadInput
 from zofw.evaluate import per_example_losses
 from zofw.privacy.ledger import PrivacyLedger
@@ -136,6 +136,7 @@ def bench(recipe: Recipe, parts: Components, batch: int, length: int, repeats: i
     record["inference_peak_gib"] = timer.peak_gib(forward)
     record["step_ms"] = timer.median_ms(our_step, repeats, warmup)
     record["peak_gib"] = timer.peak_gib(our_step)
+    record |= pass_costs(params, timer, repeats, warmup)
     hf = hf_forward(model, items)
     if hf is not None:
         record["hf_fwd_ms"] = timer.median_ms(hf, repeats, warmup)
@@ -154,6 +155,24 @@ def bench(recipe: Recipe, parts: Components, batch: int, length: int, repeats: i
     return {key: round(value, 3) if isinstance(value, float) else value for key, value in record.items()}
 
 
+def pass_costs(params: Any, timer: Timer, repeats: int, warmup: int) -> dict[str, float]:
+    """One fused update pass over every trainable weight (one direction, stochastic rounding in half
+    precision) against the floor of a pass: copying the same bytes (read once, written once)."""
+    if params.flat is None:
+        return {}
+    flat, half = params.flat, params.flat.numel() // 2
+    rounding = 1 if flat.dtype in (torch.float16, torch.bfloat16) else None
+
+    def update_pass() -> None:
+        axpy_(params, [(12345, 1e-12)], 1.0, rounding)  # moves θ by far less than its rounding: a real pass
+
+    def copy_half() -> None:
+        flat[:half].copy_(flat[half:2 * half])  # the bench's weights are random: overwriting half is harmless
+
+    return {"update_pass_ms": timer.median_ms(update_pass, repeats, warmup),
+            "copy_pass_ms": 2 * timer.median_ms(copy_half, repeats, warmup)}
+
+
 def own_storage(params: Any) -> list[torch.Tensor]:
     """The trainable Parameters, each moved out of the shared flat buffer into storage of its own."""
     wanted = set(params.names)
@@ -162,7 +181,7 @@ def own_storage(params: Any) -> list[torch.Tensor]:
         parameter.data = parameter.data.clone()
     params.flat = None
     params.tensors = [p.data for p in chosen]
-    params._owners = None  # storage moved: the module map is rebuilt if anyone asks
+    params.forget_layout()  # storage moved: the module map and hooks are rebuilt if anyone asks
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     return chosen

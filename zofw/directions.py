@@ -7,7 +7,7 @@ regenerating it costs compute, not memory: zeroth-order training stays at infere
 
 Two ways to use it:
 - :func:`perturbed` (what first-party estimators use): forwards inside the block see θ + αu, formed
-  just in time in a scratch tensor per layer; θ itself is never written, so the probe is exact in
+  just in time in a scratch buffer per model block (one launch per layer); θ itself is never written, so the probe is exact in
   every dtype (the +λ/−2λ/+λ round trip of the reference code drifts in fp16/bf16).
 - :func:`axpy_` and :func:`perturb_`: one fused pass θ ← s·θ + Σ c_j·u_j over all weights (one launch
   when the weights share a flat buffer).
@@ -75,43 +75,19 @@ def perturb_(params: TrainableParams, seed: int, alpha: float) -> None:
 def perturbed(params: TrainableParams, seed: int, alpha: float) -> Iterator[None]:
     """Inside the block, every forward of ``params.module`` sees θ + alpha·u(seed); θ is never written.
 
-    Each module that holds trainable parameters gets, for the length of its own forward, scratch tensors
-    θ_slice + alpha·u_slice (same global offsets, so the same u); the scratch is freed after it, so the
-    memory overhead is one layer's weights. Parameters without an owning module fall back to an in-place
-    perturbation and its reversal (exact in float64, not in half precision).
+    The perturbed weights are formed just in time, one model block at a time, in scratch memory
+    (:mod:`zofw.just_in_time`). Without a module to hook, θ is perturbed in place and restored after
+    (exact in float64, not in half precision).
     """
-    owners = params.owners()
-    if not owners:
+    if params.module is None or not params.owners():
         perturb_(params, seed, alpha)
         try:
             yield
         finally:
             perturb_(params, seed, -alpha)
         return
-    handles, originals = [], []
-    for module, held in owners:
-        saved = {name: module._parameters[name] for name, _ in held}
-        originals.append((module, saved))
-
-        def swap_in(mod, args, held=held):
-            for name, index in held:
-                source = params.tensors[index]
-                scratch = torch.empty_like(source)
-                kernels.axpy_directions_(scratch.view(-1), source.view(-1), 1.0, [(seed, alpha)], params.offsets[index])
-                mod._parameters[name] = scratch
-
-        def swap_out(mod, args, output, saved=saved):
-            mod._parameters.update(saved)
-
-        handles.append(module.register_forward_pre_hook(swap_in))
-        handles.append(module.register_forward_hook(swap_out))
-    try:
+    with params.just_in_time().probing(seed, alpha):
         yield
-    finally:
-        for handle in handles:
-            handle.remove()
-        for module, saved in originals:  # a forward that raised may have left scratch tensors in place
-            module._parameters.update(saved)
 
 
 def squared_norm(params: TrainableParams, seed: int) -> float:

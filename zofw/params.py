@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 
@@ -28,6 +28,7 @@ class TrainableParams:
     offsets: list[int] = field(init=False)
     flat: Optional[torch.Tensor] = field(init=False, default=None)
     _owners: Optional[list] = field(init=False, default=None, repr=False)  # computed once: perturbed() runs every step
+    _just_in_time: Optional[Any] = field(init=False, default=None, repr=False)  # its hooks, installed once
 
     def __post_init__(self) -> None:
         self.decay = [not _NO_DECAY.search(n) for n in self.names]
@@ -75,3 +76,17 @@ class TrainableParams:
                 found.append((sub, held))
         self._owners = found
         return found
+
+    def just_in_time(self) -> Any:
+        """The model's just-in-time perturbation hooks (``zofw.just_in_time``), installed on first use."""
+        if self._just_in_time is None:
+            from zofw.just_in_time import JustInTime
+
+            self._just_in_time = JustInTime(self)
+        return self._just_in_time
+
+    def forget_layout(self) -> None:
+        """Call after moving the tensors' storage: the module map and the hooks are rebuilt on next use."""
+        if self._just_in_time is not None:
+            self._just_in_time.remove()
+        self._owners = self._just_in_time = None

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
+from zofw.batching import on_device
 from zofw.errors import BadInput
 from zofw.slots.task import Example, Prediction, TaskKind
 from zofw_hf.common import HFAdapter, HFOptions, chunks, pad
@@ -125,7 +126,7 @@ class CausalLM(HFAdapter):
         logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions(mask), **extra).logits
         logits = logits[:, -keep:-1].float()  # position p predicts token p + 1
         nll = F.cross_entropy(logits.transpose(1, 2), ids[:, 1 - keep:], reduction="none")  # (b, keep - 1)
-        counts = torch.tensor(list(lengths) + [1] * (len(ids) - len(lengths)), device=self.device)
+        counts = on_device(torch.tensor(list(lengths) + [1] * (len(ids) - len(lengths))), self.device)
         inside = torch.arange(keep - 1, device=self.device) >= (keep - 1 - counts)[:, None]
         return (nll * inside).sum(1) / counts
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal, Optional, Sequence
 import torch
 from pydantic import Field
 
+from zofw.batching import on_device
 from zofw.errors import BadInput, RunFailed
 from zofw.params import TrainableParams
 from zofw.slots.base import Options
@@ -78,7 +79,7 @@ def pad(rows: Sequence[Sequence[int]], pad_id: int, side: Side, device: torch.de
         ids[i, span] = torch.tensor(row, dtype=torch.long)
         mask[i, span] = 1
     mask[len(rows):, -1 if side == "left" else 0] = 1
-    return ids.to(device), mask.to(device)
+    return on_device(ids, device), on_device(mask, device)
 
 
 def chunks(count: int, size: int) -> list[range]:

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
+from zofw.batching import on_device
 from zofw.errors import BadInput
 from zofw.slots.task import Example, Prediction, TaskKind
 from zofw_hf.common import HFAdapter, HFOptions, chunks, pad
@@ -98,7 +99,7 @@ class MaskedLM(HFAdapter):
         """Float32 logits of each item's choice tokens at its mask position (``shape``: see ``pad``)."""
         ids, mask = pad([item.ids for item in batch], self.pad_id, "right", self.device, shape)
         hidden = self.model.base_model(input_ids=ids, attention_mask=mask)[0]  # (R, L, h)
-        at = torch.tensor([item.mask_at for item in batch] + [0] * (len(ids) - len(batch)), device=self.device)
+        at = on_device(torch.tensor([item.mask_at for item in batch] + [0] * (len(ids) - len(batch))), self.device)
         rows = torch.arange(len(ids), device=self.device)
         vocab = self._head(hidden[rows, at]).float()  # (R, V): the head sees the mask positions only
         return [vocab[i, list(item.choices)] for i, item in enumerate(batch)]

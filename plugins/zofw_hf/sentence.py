@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from zofw.batching import bucket_width
+from zofw.batching import bucket_width, on_device
 from zofw.errors import BadInput
 from zofw.slots.task import Example, Prediction
 from zofw_hf.common import HFAdapter, HFOptions, chunks, pad
@@ -119,7 +119,7 @@ class SentenceEncoder(HFAdapter):
             dummies = [(self.pad_id,)] * (rows - len(batch))  # filler rows, discarded
             embedded = self._embed(texts + dummies + phrase_rows, (rows + len(phrase_rows), width))
             choices = dict(zip(phrases, embedded[rows:]))
-            labels = torch.tensor([item.label for item in batch], device=self.device)
+            labels = on_device(torch.tensor([item.label for item in batch]), self.device)
             return F.cross_entropy(self._logits(embedded[:len(batch)], batch, choices), labels, reduction="none")
 
     def predict(self, examples: Sequence[Example], kind, batch_size: int) -> list[Prediction]:

@@ -299,12 +299,25 @@ def test_argument_checks() -> None:
 # -------------------------------------------------------------------------------- CUDA (the GPU machine)
 
 
+# On a GPU the kernel takes the PTX approximate lg2/sin/cos (triton_axpy._box_muller): sin/cos are within
+# about 2^-20 absolutely, lg2 within 2^-22; where u1 is within 1e-6 of 1, −2·ln u1 is tiny and its error
+# moves r = sqrt(−2·ln u1) (itself below 2e-3) by up to a few 1e-4. So: a hard bound of 1e-3, and nearly
+# every element within 1e-5.
+APPROX_BOUND, APPROX_TYPICAL = 1e-3, 1e-5
+
+
+def assert_close_approx(got: torch.Tensor, want: torch.Tensor, scale: float = 1.0) -> None:
+    error = (got.double() - want.double()).abs()
+    assert float(error.max()) <= APPROX_BOUND * scale
+    assert float((error > APPROX_TYPICAL * scale).double().mean()) < 1e-3
+
+
 @needs_cuda
 @pytest.mark.parametrize("offset", [0, 3, 2**40 + 1])
 def test_cuda_normal_matches_reference(offset: int) -> None:
-    n = 100_003
+    n = 1_000_003
     got = kernels.normal(2**63 + 17, offset, n, "cuda").cpu()
-    torch.testing.assert_close(got, philox.normal(2**63 + 17, offset, n), rtol=0, atol=1e-5)
+    assert_close_approx(got, philox.normal(2**63 + 17, offset, n))
 
 
 @needs_cuda
@@ -318,8 +331,13 @@ def test_cuda_axpy_matches_reference(index: int) -> None:
     kernels.axpy_directions_(dst, src, shrink, TERMS[:k], offset, rounding_seed)
     if k == 0:  # no transcendental functions involved: the rounding must agree bit for bit
         assert torch.equal(dst.cpu().view(torch.uint8), want.view(torch.uint8))
-    else:
-        assert_close_rounded(dst.cpu(), want)
+    elif dst.dtype == torch.float32:
+        assert_close_approx(dst.cpu(), want, sum(abs(c) for _, c in TERMS[:k]))
+    else:  # one rounding step apart at most, and rarely
+        got = dst.cpu()
+        step = {torch.float16: 2**-10, torch.bfloat16: 2**-7}[got.dtype]
+        torch.testing.assert_close(got.float(), want.float(), rtol=2 * step, atol=1e-3)
+        assert int((got != want).sum()) <= max(3, got.numel() // 100)
 
 
 @needs_cuda

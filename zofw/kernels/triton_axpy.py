@@ -51,8 +51,27 @@ if AVAILABLE:
         return tl.reshape(tl.join(tl.join(a, c), tl.join(b, d)), [4 * QUADS])
 
     @triton.jit
-    def _direction(seed, counters, QUADS: tl.constexpr):
-        n0, n1, n2, n3 = tl.randn4x(seed, counters)
+    def _approx(x, ASM: tl.constexpr):
+        return tl.inline_asm_elementwise(ASM, "=f,f", [x], dtype=tl.float32, is_pure=True, pack=1)
+
+    @triton.jit
+    def _box_muller(u1, u2, FAST: tl.constexpr):
+        """``tl.randn4x``'s pair_uniform_to_normal; FAST: the same formula with the GPU's approximate
+        lg2/sin/cos (PTX ``*.approx.f32``, max abs error about 2^-20 in sin/cos), which makes the pass
+        memory-bound instead of compute-bound. Interpreted runs (no PTX) take the accurate path."""
+        u1 = tl.maximum(1.0e-7, u1)
+        th = 6.283185307179586 * u2
+        if FAST:
+            r = tl.sqrt(-1.3862943611198906 * _approx(u1, "lg2.approx.f32 $0, $1;"))  # −2·ln u = −2·ln 2·lg2 u
+            return r * _approx(th, "cos.approx.f32 $0, $1;"), r * _approx(th, "sin.approx.f32 $0, $1;")
+        r = tl.sqrt(-2.0 * tl.log(u1))
+        return r * tl.cos(th), r * tl.sin(th)
+
+    @triton.jit
+    def _direction(seed, counters, QUADS: tl.constexpr, FAST: tl.constexpr):
+        u0, u1, u2, u3 = tl.rand4x(seed, counters)
+        n0, n1 = _box_muller(u0, u1, FAST)
+        n2, n3 = _box_muller(u2, u3, FAST)
         return _in_element_order(n0, n1, n2, n3, QUADS)
 
     @triton.jit
@@ -94,7 +113,8 @@ if AVAILABLE:
     def _axpy_kernel(src_ptr, dst_ptr, n: tl.int64, first_counter: tl.int64, shrink: tl.float32,
                      seed1: tl.int64, coef1: tl.float32, seed2: tl.int64, coef2: tl.float32,
                      seed3: tl.int64, coef3: tl.float32, rounding_seed: tl.int64,
-                     N_TERMS: tl.constexpr, HEAD: tl.constexpr, MODE: tl.constexpr, BLOCK: tl.constexpr):
+                     N_TERMS: tl.constexpr, HEAD: tl.constexpr, MODE: tl.constexpr, BLOCK: tl.constexpr,
+                     FAST: tl.constexpr):
         QUADS: tl.constexpr = BLOCK // 4
         pid = tl.program_id(0).to(tl.int64)  # int64: buffers beyond 2^31 elements
         counters = first_counter + pid * QUADS + tl.arange(0, QUADS)
@@ -105,11 +125,11 @@ if AVAILABLE:
             mask = (idx >= 0) & (idx < n)
         acc = tl.load(src_ptr + idx, mask=mask, other=0.0).to(tl.float32) * shrink
         if N_TERMS >= 1:
-            acc = acc + coef1 * _direction(seed1, counters, QUADS)
+            acc = acc + coef1 * _direction(seed1, counters, QUADS, FAST)
         if N_TERMS >= 2:
-            acc = acc + coef2 * _direction(seed2, counters, QUADS)
+            acc = acc + coef2 * _direction(seed2, counters, QUADS, FAST)
         if N_TERMS >= 3:
-            acc = acc + coef3 * _direction(seed3, counters, QUADS)
+            acc = acc + coef3 * _direction(seed3, counters, QUADS, FAST)
         if MODE != 0:
             acc = _round_stochastic(acc, _rounding_bits(rounding_seed, counters, QUADS), MODE)
         elif dst_ptr.dtype.element_ty == tl.bfloat16:
@@ -117,22 +137,28 @@ if AVAILABLE:
         tl.store(dst_ptr + idx, acc.to(dst_ptr.dtype.element_ty), mask=mask)  # exact after the rounding
 
     @triton.jit(do_not_specialize=["seed"])
-    def _squares_kernel(partial_ptr, n: tl.int64, seed: tl.int64, BLOCK: tl.constexpr):
+    def _squares_kernel(partial_ptr, n: tl.int64, seed: tl.int64, BLOCK: tl.constexpr, FAST: tl.constexpr):
         QUADS: tl.constexpr = BLOCK // 4
         pid = tl.program_id(0).to(tl.int64)
-        u = _direction(seed, pid * QUADS + tl.arange(0, QUADS), QUADS)
+        u = _direction(seed, pid * QUADS + tl.arange(0, QUADS), QUADS, FAST)
         idx = pid * BLOCK + tl.arange(0, BLOCK)
         tl.store(partial_ptr + pid, tl.sum(tl.where(idx < n, u * u, 0.0), axis=0))
 
 
+def _fast(tensor: torch.Tensor) -> bool:
+    """Approximate transcendentals on real GPUs; the interpreter (CPU tensors) cannot run PTX."""
+    return tensor.device.type == "cuda"
+
+
 def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms: Sequence[tuple[int, float]],
-                     offset: int = 0, rounding_seed: int | None = None, block: int | None = None) -> None:
+                     offset: int = 0, rounding_seed: int | None = None, block: int | None = None,
+                     warps: int | None = None) -> None:
     """The fused kernel (arguments already checked by ``philox.check_axpy``; at most 3 terms)."""
     n = dst.numel()
     if n == 0:
         return
     default_block, num_warps = LAUNCH[len(terms)]
-    block = block or default_block
+    block, num_warps = block or default_block, warps or num_warps
     mode = _MODES[dst.dtype] if rounding_seed is not None else 0
     padded = [(_signed64(s), float(c)) for s, c in terms] + [(0, 0.0)] * (3 - len(terms))
     head = offset % 4
@@ -140,7 +166,7 @@ def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms:
     _axpy_kernel[grid](src, dst, n, offset // 4, float(shrink),
                        padded[0][0], padded[0][1], padded[1][0], padded[1][1], padded[2][0], padded[2][1],
                        _signed64(rounding_seed or 0),
-                       N_TERMS=len(terms), HEAD=head, MODE=mode, BLOCK=block,
+                       N_TERMS=len(terms), HEAD=head, MODE=mode, BLOCK=block, FAST=_fast(dst),
                        num_warps=num_warps, enable_fp_fusion=False)
 
 
@@ -150,5 +176,5 @@ def squared_norm(seed: int, numel: int, device: torch.device | str, block: int =
         return 0.0
     programs = triton.cdiv(numel, block)
     partial = torch.empty(programs, dtype=torch.float32, device=device)
-    _squares_kernel[(programs,)](partial, numel, _signed64(seed), BLOCK=block, num_warps=4)
+    _squares_kernel[(programs,)](partial, numel, _signed64(seed), BLOCK=block, FAST=_fast(partial), num_warps=4)
     return float(partial.double().sum())

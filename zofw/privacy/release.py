@@ -19,6 +19,7 @@ from typing import Literal, Optional
 
 import torch
 
+from zofw.batching import on_device
 from zofw.directions import stream_seed
 from zofw.errors import BadInput, RunFailed
 from zofw.params import TrainableParams
@@ -114,7 +115,7 @@ class PrivateRelease:
 
     def noised(self, total: torch.Tensor) -> torch.Tensor:
         """``total`` plus noise of scale σ·sensitivity drawn from the secure source."""
-        noise = self.noise.sample(tuple(total.shape), self.scale, self.source).to(total.device)
+        noise = on_device(self.noise.sample(tuple(total.shape), self.scale, self.source), total.device)
         return total + noise
 
     def privatize(self, measured: PerExample) -> Released:

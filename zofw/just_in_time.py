@@ -1,0 +1,163 @@
+"""Forwards that see θ + αu while θ stays untouched: perturbed weights formed just in time, per block.
+
+Why: the reference code perturbs θ in place (+λ, −2λ, +λ); in float16/bfloat16 that round trip does not
+restore θ, and the drift is as large as a real update. Here θ is only read: when a block of the model
+starts its forward, one kernel launch writes θ_block + αu_block into a scratch buffer and the block's
+modules are pointed at views of it; when the block's forward ends they are pointed back at θ and the
+scratch is released (memory: one block of weights on top of inference).
+
+Blocks are the largest modules (a transformer layer, an embedding) whose trainable tensors are one
+contiguous range of the flat buffer and at most 1/16 of all trainable elements (at least the largest
+tensor): one launch per layer, not one per tensor, so the host never falls behind the GPU. A module's
+forward hook only fires if something calls that module, so every module that holds a trainable tensor
+also has a fallback hook: if its tensor was not already swapped by an enclosing block (an adapter that
+calls submodules directly, tied weights used in two places), it swaps that tensor alone. Either way the
+element at global index i sees θ_i + α·u_i(seed), with the same u as every other pass.
+
+The hooks are installed once per :class:`~zofw.params.TrainableParams` and do nothing outside
+:meth:`JustInTime.probing` (evaluation forwards pay one attribute check per module).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator, Optional
+
+import torch
+
+from zofw import kernels
+
+if TYPE_CHECKING:
+    from zofw.params import TrainableParams
+
+BLOCKS_PER_MODEL = 16  # a block holds at most 1/16 of the trainable elements (or the largest tensor)
+
+Member = tuple[torch.nn.Module, str, int]  # (module holding it, attribute name, trainable tensor index)
+
+
+@dataclass(frozen=True)
+class Block:
+    module: torch.nn.Module
+    start: int  # global element range [start, stop) of its tensors: contiguous in the flat buffer
+    stop: int
+    members: tuple[Member, ...]
+
+
+def plan_blocks(params: "TrainableParams") -> list[Block]:
+    """The blocks of ``params.module`` (none when the tensors do not share one flat buffer)."""
+    if params.flat is None or params.module is None:
+        return []
+    holders = {id(module): (module, held) for module, held in params.owners()}
+    sizes = [t.numel() for t in params.tensors]
+    cap = max(params.numel() // BLOCKS_PER_MODEL, max(sizes, default=0))
+    blocks: list[Block] = []
+
+    def visit(module: torch.nn.Module) -> None:
+        members = [(sub, name, index) for sub in module.modules() if id(sub) in holders
+                   for name, index in holders[id(sub)][1]]
+        if not members:
+            return
+        indices = sorted({index for _, _, index in members})
+        start, stop = params.offsets[indices[0]], params.offsets[indices[-1]] + sizes[indices[-1]]
+        contiguous = indices == list(range(indices[0], indices[-1] + 1))
+        has_forward = type(module).forward is not torch.nn.Module.forward  # ModuleList is never called
+        if contiguous and stop - start <= cap and has_forward:
+            blocks.append(Block(module, start, stop, tuple(members)))
+            return
+        for child in module.children():
+            visit(child)
+
+    visit(params.module)
+    return blocks
+
+
+class JustInTime:
+    """The hooks of one TrainableParams; :meth:`probing` turns them on for the forwards inside it."""
+
+    def __init__(self, params: "TrainableParams") -> None:
+        self.params = params
+        self.blocks = plan_blocks(params)
+        self.probe: Optional[tuple[int, float]] = None  # (seed, alpha) while probing
+        self._original: dict[tuple[int, str], torch.Tensor] = {}
+        self._swapped_alone: set[tuple[int, str]] = set()
+        self._handles = []
+        for block in self.blocks:
+            self._handles.append(block.module.register_forward_pre_hook(
+                lambda module, args, block=block: self._swap_block(block)))
+            self._handles.append(block.module.register_forward_hook(
+                lambda module, args, output, block=block: self._restore(block.members)))
+        for module, held in params.owners():
+            for name, _ in held:
+                self._original[(id(module), name)] = module._parameters[name]
+            self._handles.append(module.register_forward_pre_hook(
+                lambda module, args, held=held: self._swap_alone(module, held)))
+            self._handles.append(module.register_forward_hook(
+                lambda module, args, output, held=held: self._restore_alone(module, held)))
+
+    @contextmanager
+    def probing(self, seed: int, alpha: float) -> Iterator[None]:
+        if self.probe is not None:
+            raise RuntimeError("perturbed() blocks do not nest")
+        self.probe = (seed, alpha)
+        try:
+            yield
+        finally:
+            self.probe = None
+            for module, held in self.params.owners():  # a forward that raised may have left scratch in place
+                for name, _ in held:
+                    module._parameters[name] = self._original[(id(module), name)]
+            self._swapped_alone.clear()
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    # --- hooks -------------------------------------------------------------------------------------
+
+    def _perturbed_copy(self, source: torch.Tensor, offset: int) -> torch.Tensor:
+        assert self.probe is not None
+        seed, alpha = self.probe
+        scratch = torch.empty_like(source)
+        kernels.axpy_directions_(scratch, source, 1.0, [(seed, alpha)], offset)
+        return scratch
+
+    def _swap_block(self, block: Block) -> None:
+        if self.probe is None:
+            return
+        params = self.params
+        assert params.flat is not None
+        scratch = self._perturbed_copy(params.flat[block.start:block.stop], block.start)
+        for module, name, index in block.members:
+            begin = params.offsets[index] - block.start
+            tensor = params.tensors[index]
+            module._parameters[name] = scratch[begin:begin + tensor.numel()].view_as(tensor)
+
+    def _restore(self, members) -> None:
+        if self.probe is None:
+            return
+        for module, name, _ in members:
+            module._parameters[name] = self._original[(id(module), name)]
+
+    def _swap_alone(self, module: torch.nn.Module, held) -> None:
+        if self.probe is None:
+            return
+        params = self.params
+        for name, index in held:
+            key = (id(module), name)
+            if module._parameters[name] is not self._original[key]:
+                continue  # an enclosing block already swapped it
+            tensor = params.tensors[index]
+            scratch = self._perturbed_copy(tensor.reshape(-1), params.offsets[index])
+            module._parameters[name] = scratch.view_as(tensor)
+            self._swapped_alone.add(key)
+
+    def _restore_alone(self, module: torch.nn.Module, held) -> None:
+        if self.probe is None:
+            return
+        for name, _ in held:
+            key = (id(module), name)
+            if key in self._swapped_alone:
+                module._parameters[name] = self._original[key]
+                self._swapped_alone.discard(key)
