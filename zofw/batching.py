@@ -24,8 +24,8 @@ def on_device(values: torch.Tensor, device: torch.device | str) -> torch.Tensor:
     batch that way drains the queue before each forward. The pinned staging buffer comes from PyTorch's
     caching host allocator, which keeps it alive until the copy has finished.
     """
-    if torch.device(device).type != "cuda":
-        return values.to(device)
+    if torch.device(device).type != "cuda" or values.device.type != "cpu":
+        return values.to(device)  # already on a GPU (queued on its stream anyway), or bound for the CPU
     return values.pin_memory().to(device, non_blocking=True)
 
 

@@ -51,7 +51,7 @@ def iter_direction(params: TrainableParams, seed: int) -> Iterator[tuple[int, to
         yield index, tensor, u.view_as(tensor).to(tensor.dtype)
 
 
-def axpy_(params: TrainableParams, terms: Sequence[tuple[int, float]], shrink: Sequence[float] | float = 1.0,
+def axpy_(params: TrainableParams, terms: Sequence[tuple[int, kernels.philox.Coefficient]], shrink: Sequence[float] | float = 1.0,
           rounding_seed: Optional[int] = None) -> None:
     """θ ← shrink·θ + Σ_j coef_j·u(seed_j) in one pass, rounded once (stochastically with ``rounding_seed``).
 

@@ -16,6 +16,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
+from zofw.batching import on_device
 from zofw.directions import axpy_, perturb_, perturbed, squared_norm, stream_seed
 from zofw.params import TrainableParams
 from zofw.slots.base import Options
@@ -53,10 +54,15 @@ def probe(params: TrainableParams, losses: LossFn, seed: int, smoothing: float,
     plus, minus = plus.to(wide), minus.to(wide)
     return (plus - minus) / (2 * smoothing), (plus + minus) / 2
 
-def step_along(params: TrainableParams, seed: int, coefficient: float, context: UpdateContext,
+def step_along(params: TrainableParams, seed: int, coefficient: float | torch.Tensor, context: UpdateContext,
                stochastic_rounding: bool, displaced: float = 0.0) -> None:
     """θ ← (1 − η·wd)·(θ + displaced·u) − η·coefficient·u(seed) [− η·noise], one fused pass over the weights
-    (``displaced``: λ when an in-place probe left θ at θ − λu)."""
+    (``displaced``: λ when an in-place probe left θ at θ − λu).
+
+    A tensor ``coefficient`` stays on the device: the kernel reads it there, so the host never waits for
+    the GPU inside a step and keeps queueing the next step's work."""
+    if isinstance(coefficient, torch.Tensor) and params.tensors:
+        coefficient = on_device(coefficient.detach().reshape(()), params.tensors[0].device)
     shrink = [1 - context.lr * context.weight_decay if decays else 1.0 for decays in params.decay]
     if displaced and len(set(shrink)) > 1:  # restore first: weight decay must not shrink the probe's offset
         perturb_(params, seed, displaced)
@@ -102,7 +108,7 @@ class _CentralDifference(Estimator):
         if scale is None:
             scale = self._direction_scale(params, seed)
         displaced = self.options.smoothing * scale if self.options.perturbation == "inplace" else 0.0
-        step_along(params, seed, float(coefficients[0]) * scale, context, self.options.stochastic_rounding, displaced)
+        step_along(params, seed, coefficients[0] * scale, context, self.options.stochastic_rounding, displaced)
 
 class TwoPoint(_CentralDifference):
     """MeZO's two-point (SPSA) estimator along a seeded direction; not private."""

@@ -122,6 +122,11 @@ def _interpret(out_path: str) -> None:
     triton_axpy.axpy_directions_(parts[:777], src[:777], 0.5, TERMS, 10, 3, block=256)
     triton_axpy.axpy_directions_(parts[777:], src[777:], 0.5, TERMS, 10 + 777, 3, block=256)
     results["split"] = (whole, parts)
+    # Coefficients read by the kernel from memory (a released value that never visits the host).
+    in_memory = torch.empty_like(src)
+    triton_axpy.axpy_directions_(in_memory, src, 0.5, [(s, torch.tensor(c, dtype=torch.float64)) for s, c in TERMS],
+                                 10, 3, block=256)
+    results["coefficients_in_memory"] = (whole, in_memory)
     results["squared_norm"] = triton_axpy.squared_norm(11, 5000, "cpu", block=256)
     torch.save(results, out_path)
 
@@ -157,6 +162,20 @@ def test_axpy_kernel_matches_reference(interpreted, index: int) -> None:
         assert torch.equal(got.view(torch.uint8), want.view(torch.uint8))
     else:
         assert_close_rounded(got, want)
+
+
+@needs_triton
+def test_coefficients_in_device_memory_give_the_same_bits(interpreted) -> None:
+    from_arguments, from_memory = interpreted["coefficients_in_memory"]
+    assert torch.equal(from_arguments.view(torch.int16), from_memory.view(torch.int16))
+
+
+def test_a_tensor_coefficient_must_live_on_the_destination_device() -> None:
+    x = torch.zeros(8)
+    with pytest.raises(ValueError):
+        kernels.axpy_directions_(x, x, 1.0, [(1, torch.tensor([1.0, 2.0]))])
+    kernels.axpy_directions_(x, x, 1.0, [(1, torch.tensor(0.5))])
+    assert torch.equal(x, kernels.normal(1, 0, 8) * 0.5)
 
 
 @needs_triton

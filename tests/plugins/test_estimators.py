@@ -13,7 +13,7 @@ from zofw.params import TrainableParams
 from zofw.privacy.release import BulkParameterNoise
 from zofw_zo.noise import GaussianNoise
 from zofw.slots.estimator import UpdateContext
-from zofw_zo.estimators import DPGD0, DPZero, SmoothingOptions, TwoPoint
+from zofw_zo.estimators import DPGD0, DPZero, SmoothingOptions, TwoPoint, step_along
 
 
 def quadratic(dims: int = 30, n: int = 5):
@@ -107,3 +107,16 @@ def test_inplace_perturbation_restores_in_the_update_pass():
     estimator.update(params, 8, torch.tensor([0.3]), UpdateContext(1, lr=0.1, weight_decay=0.0))
     after = torch.cat([t.flatten() for t in params.tensors])
     assert torch.allclose(after, before - 0.1 * 0.3 * direction(params, 8), atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_a_coefficient_left_on_the_device_gives_the_same_update_as_a_number(dtype):
+    """The released coefficient (float64, on the device) goes to the update as a tensor: no read-back."""
+    torch.manual_seed(1)
+    start = torch.randn(1000).to(dtype)
+    as_number, as_tensor = (TrainableParams(["w"], [start.clone()]) for _ in range(2))
+    context = UpdateContext(1, 1e-2, 0.1)
+    step_along(as_number, 7, 2.5, context, stochastic_rounding=True)
+    DPZero(SmoothingOptions()).update(as_tensor, 7, torch.tensor([2.5], dtype=torch.float64), context)
+    assert torch.equal(as_number.tensors[0], as_tensor.tensors[0])
+    assert not torch.equal(as_number.tensors[0], start)

@@ -37,13 +37,14 @@ def normal(seed: int, offset: int, numel: int, device: torch.device | str = "cpu
     return out
 
 
-def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms: Sequence[tuple[int, float]],
+def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms: Sequence[tuple[int, philox.Coefficient]],
                      offset: int = 0, rounding_seed: int | None = None) -> None:
     """dst ← shrink·src + Σ_j coef_j · u(seed_j)[offset : offset+n], in float32, rounded once to dst.dtype.
 
     ``dst`` may be ``src`` (in place; no other overlap). Both 1-D, contiguous, same numel, device and dtype
     (float32, float16 or bfloat16). ``terms`` are (seed, coef) pairs; at most 3 with nonzero coefficients
-    (zero ones are skipped). Seeds are 64-bit keys in [0, 2^64). With ``rounding_seed`` and a float16 or
+    (zero ones are skipped). A coefficient may be a 0-d tensor on dst's device: the kernel reads it there,
+    so a coefficient computed on the GPU (the released one) never stalls the host. Seeds are 64-bit keys in [0, 2^64). With ``rounding_seed`` and a float16 or
     bfloat16 ``dst``, rounding is stochastic and unbiased (up in magnitude with probability equal to the
     fractional distance between the two neighbours), driven by a counter-based stream of
     (rounding_seed, global element index), disjoint from every direction stream; otherwise to nearest even.

@@ -11,9 +11,12 @@ Bit-for-bit the generator of Triton 3.6's ``tl.randint4x`` / ``tl.randn4x`` (``t
   pair (r·cos θ, r·sin θ) from lanes (0, 1) and (2, 3).
 
 Element i of the direction drawn from ``seed`` is lane ``i % 4`` of ``randn4x(seed, i // 4)``. The
-stochastic-rounding stream of ``rounding_seed`` is the raw uint32 Philox output at counter
-``(lo(i // 4), hi(i // 4), 1, 0)``: the third counter word 1 keeps it disjoint from every direction stream
-(which all have c2 = 0), even when a rounding seed equals a direction seed.
+stochastic-rounding stream of ``rounding_seed`` gives 16 bits per element from Philox4x32-7 at counter
+``(lo(i // 8), hi(i // 8), 1, 0)``: element 8c + 4h + w takes half h (0: low, 1: high) of output word w.
+Rounding bits need uniformity, not cryptographic strength: 7 rounds pass BigCrush (Salmon et al., SC'11)
+and one evaluation serves 8 elements, which makes rounding cost a third of a direction. The third
+counter word 1 keeps the stream disjoint from every direction stream (which all have c2 = 0), even
+when a rounding seed equals a direction seed.
 
 uint32 arithmetic is done in int64 with explicit masking; 32×32→64-bit products are split in 16-bit halves
 so that no int64 product overflows.
@@ -33,6 +36,7 @@ _KEY_A, _KEY_B = 0x9E3779B9, 0xBB67AE85
 _UNIFORM_SCALE = 4.6566127342e-10  # Triton's: the largest scale with (2^31 - 1)·scale < 1 in float32
 _TWO_PI = 6.283185307179586
 N_ROUNDS = 10
+ROUNDING_ROUNDS = 7
 CHUNK = 1 << 20  # elements per step of the reference loops: bounds temporaries, not a semantic choice
 MAX_TERMS = 3
 DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)  # float64: reference path only (tests, CPU)
@@ -75,10 +79,11 @@ def randint4x(seed: int, counters: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return philox4x32(seed, lo, hi, zero, zero)
 
 
-def rounding_bits4x(seed: int, counters: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The stochastic-rounding stream: Philox at counter (lo, hi, 1, 0) (disjoint from directions)."""
+def rounding_bits8x(seed: int, counters: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The stochastic-rounding stream: 8 lanes of 16 bits from Philox-7 at counter (lo, hi, 1, 0)."""
     lo, hi = _split(counters)
-    return philox4x32(seed, lo, hi, torch.ones_like(lo), torch.zeros_like(lo))
+    words = philox4x32(seed, lo, hi, torch.ones_like(lo), torch.zeros_like(lo), ROUNDING_ROUNDS)
+    return tuple(w & 0xFFFF for w in words) + tuple(w >> 16 for w in words)
 
 
 def uint_to_uniform(x: torch.Tensor) -> torch.Tensor:
@@ -102,13 +107,13 @@ def randn4x(seed: int, counters: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return n0, n1, n2, n3
 
 
-def _lanes(gen4: Callable[[int, torch.Tensor], tuple[torch.Tensor, ...]], seed: int, offset: int, numel: int,
-           device: torch.device | str) -> torch.Tensor:
-    """Elements offset..offset+numel-1 of a stream whose element i is lane i % 4 at counter i // 4."""
-    first, last = offset // 4, (offset + numel - 1) // 4
+def _lanes(gen: Callable[[int, torch.Tensor], tuple[torch.Tensor, ...]], seed: int, offset: int, numel: int,
+           device: torch.device | str, width: int = 4) -> torch.Tensor:
+    """Elements offset..offset+numel-1 of a stream whose element i is lane i % width at counter i // width."""
+    first, last = offset // width, (offset + numel - 1) // width
     counters = torch.arange(first, last + 1, dtype=torch.int64, device=device)
-    head = offset - 4 * first
-    return torch.stack(gen4(seed, counters), dim=1).flatten()[head:head + numel]
+    head = offset - width * first
+    return torch.stack(gen(seed, counters), dim=1).flatten()[head:head + numel]
 
 
 def normal(seed: int, offset: int, numel: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -126,31 +131,32 @@ def _as_int32(bits: torch.Tensor) -> torch.Tensor:
 def round_stochastic(x: torch.Tensor, bits: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """float32 ``x`` rounded to ``dtype`` (float16/bfloat16) up in magnitude with probability = fractional distance.
 
-    ``bits`` are uniform uint32s (int64 tensor). Adding k uniform bits below the kept significand and
-    truncating carries into it with probability exactly (dropped bits)/2^k: unbiased, no float arithmetic.
-    k = 16 for bfloat16 (same exponent range as float32); for float16, k = 13 for normals and more in the
-    subnormal range (gap fixed at 2^-24). Below 2^-24, where the implicit bit would be dropped too, the
-    choice between 0 and 2^-24 compares the top 24 random bits with |x|·2^24 (probability exact to 2^-24).
+    ``bits`` are uniform 16-bit values (int64 tensor). Adding uniform random bits below the kept significand
+    and truncating carries into it with probability (dropped bits)/2^k: unbiased, no float arithmetic.
+    bfloat16 drops k = 16 bits (its exponent range is float32's); float16 drops 13 for normals and up to 23
+    in its subnormal range (gap fixed at 2^-24), where the 16 random bits are shifted up, so the probability
+    is exact to 2^-16 of a gap there. Below 2^-24, where the implicit bit would be dropped too, the choice
+    between 0 and 2^-24 compares the bits·2^-16 with |x|·2^24.
     """
     xb = x.view(torch.int32).to(torch.int64) & MASK32
     if dtype == torch.bfloat16:
-        drop = torch.full_like(xb, 16)
-        out = ((xb + (bits & 0xFFFF)) >> 16) << 16
+        out = ((xb + bits) >> 16) << 16
     else:
         exponent = (xb >> 23) & 0xFF
         drop = 13 + torch.clamp(113 - exponent, 0, 10)
-        keep_low = (1 << drop) - 1
-        out = ((xb + (bits & keep_low)) >> drop) << drop
-        up = ((bits >> 8).to(torch.float32) * 2.0 ** -24) < x.abs() * 2.0 ** 24
+        spread = (bits << torch.clamp(drop - 16, min=0)) >> torch.clamp(16 - drop, min=0)  # drop bits wide
+        out = ((xb + spread) >> drop) << drop
+        up = (bits.to(torch.float32) * 2.0 ** -16) < x.abs() * 2.0 ** 24
         tiny = ((xb >> 31) << 31) | torch.where(up, 0x33800000, 0)  # ±(2^-24 or 0)
         out = torch.where(exponent < 103, tiny, out)
     y = _as_int32(out).view(torch.float32)
     return torch.where(torch.isnan(x), x, y).to(dtype)  # the result is representable: the cast is exact
 
 
-def check_axpy(dst: torch.Tensor, src: torch.Tensor, terms: Sequence[tuple[int, float]], offset: int,
-               rounding_seed: int | None) -> list[tuple[int, float]]:
-    """Validate the arguments shared by both backends; return the terms with nonzero coefficients."""
+def check_axpy(dst: torch.Tensor, src: torch.Tensor, terms: Sequence[tuple[int, Coefficient]], offset: int,
+               rounding_seed: int | None) -> list[tuple[int, Coefficient]]:
+    """Validate the arguments shared by both backends; return the terms, less those with a zero Python
+    coefficient (a tensor coefficient is kept: checking it would wait for the GPU)."""
     if dst.dtype != src.dtype or dst.dtype not in DTYPES:
         raise TypeError(f"dst and src must share a dtype among {DTYPES}, got {dst.dtype} and {src.dtype}")
     if dst.dim() != 1 or src.dim() != 1 or not dst.is_contiguous() or not src.is_contiguous():
@@ -162,14 +168,18 @@ def check_axpy(dst: torch.Tensor, src: torch.Tensor, terms: Sequence[tuple[int, 
     for seed in [s for s, _ in terms] + ([] if rounding_seed is None else [rounding_seed]):
         if not 0 <= seed < 1 << 64:
             raise ValueError(f"seeds are 64-bit keys in [0, 2^64), got {seed}")
+    for _, c in terms:
+        if isinstance(c, torch.Tensor) and (c.numel() != 1 or c.device != dst.device):
+            raise ValueError("a tensor coefficient must hold one value on dst's device")
     # A zero coefficient adds exactly ±0: dropping it saves a Philox pass and keeps a -0.0 as it is.
-    live = [(int(s), float(c)) for s, c in terms if c != 0.0]
+    live = [(int(s), c if isinstance(c, torch.Tensor) else float(c)) for s, c in terms
+            if isinstance(c, torch.Tensor) or c != 0.0]
     if len(live) > MAX_TERMS:
         raise ValueError(f"at most {MAX_TERMS} terms with nonzero coefficients, got {len(live)}")
     return live
 
 
-def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms: Sequence[tuple[int, float]],
+def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms: Sequence[tuple[int, Coefficient]],
                      offset: int = 0, rounding_seed: int | None = None, chunk: int = CHUNK) -> None:
     """Reference of ``zofw.kernels.axpy_directions_`` (arguments already checked), one chunk at a time.
 
@@ -178,7 +188,7 @@ def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms:
     """
     wide = dst.dtype == torch.float64  # float64 buffers (exact-arithmetic tests) keep float64 arithmetic
     shrink = shrink if wide else f32(shrink)
-    terms = [(s, c if wide else f32(c)) for s, c in terms]
+    terms = [(s, float(c) if wide else f32(float(c))) for s, c in terms]
     stochastic = rounding_seed is not None and dst.dtype in (torch.float16, torch.bfloat16)
     for start in range(0, dst.numel(), chunk):
         stop = min(start + chunk, dst.numel())
@@ -186,7 +196,7 @@ def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms:
         for seed, coef in terms:
             acc.add_(normal(seed, offset + start, stop - start, dst.device).to(acc.dtype).mul_(coef))
         if stochastic:
-            bits = _lanes(rounding_bits4x, rounding_seed, offset + start, stop - start, dst.device)
+            bits = _lanes(rounding_bits8x, rounding_seed, offset + start, stop - start, dst.device, width=8)
             acc = round_stochastic(acc, bits, dst.dtype)
         dst[start:stop].copy_(acc)  # a float32 → float16/bfloat16 copy rounds to nearest even
 

@@ -75,25 +75,32 @@ if AVAILABLE:
         return _in_element_order(n0, n1, n2, n3, QUADS)
 
     @triton.jit
-    def _rounding_bits(seed, counters, QUADS: tl.constexpr):
+    def _rounding_bits(seed, first, BLOCK: tl.constexpr):
+        """16 bits for each of BLOCK elements from Philox-7 at counters first.. (see ``philox``): element
+        8c + 4h + w is half h of word w; join puts its new axis last, so (h, w) comes out h-major."""
+        counters = first + tl.arange(0, BLOCK // 8)
         lo = counters.to(tl.uint32)
         hi = (counters >> 32).to(tl.uint32)
         zero = lo * 0
-        r0, r1, r2, r3 = tl.philox(seed, lo, hi, zero + 1, zero)  # c2 = 1: disjoint from directions
-        return _in_element_order(r0, r1, r2, r3, QUADS)
+        w0, w1, w2, w3 = tl.philox(seed, lo, hi, zero + 1, zero, 7)  # c2 = 1: disjoint from directions
+        p0 = tl.join(w0 & 0xFFFF, w0 >> 16)
+        p1 = tl.join(w1 & 0xFFFF, w1 >> 16)
+        p2 = tl.join(w2 & 0xFFFF, w2 >> 16)
+        p3 = tl.join(w3 & 0xFFFF, w3 >> 16)
+        return tl.reshape(tl.join(tl.join(p0, p2), tl.join(p1, p3)), [BLOCK])
 
     @triton.jit
     def _round_stochastic(x, r, MODE: tl.constexpr):
-        """Same bit recipe as ``philox.round_stochastic`` (MODE 1: float16, 2: bfloat16)."""
+        """Same bit recipe as ``philox.round_stochastic`` (MODE 1: float16, 2: bfloat16); r: 16 bits."""
         xb = x.to(tl.uint32, bitcast=True)
         if MODE == 2:
-            out = ((xb + (r & 0xFFFF)) >> 16) << 16
+            out = ((xb + r) >> 16) << 16
         else:
             exponent = ((xb >> 23) & 0xFF).to(tl.int32)
-            drop = (13 + tl.minimum(tl.maximum(113 - exponent, 0), 10)).to(tl.uint32)
-            keep_low = (tl.full(x.shape, 1, tl.uint32) << drop) - 1
-            out = ((xb + (r & keep_low)) >> drop) << drop
-            up = (r >> 8).to(tl.float32) * 5.960464477539063e-08 < tl.abs(x) * 16777216.0  # 2^-24, 2^24
+            drop = 13 + tl.minimum(tl.maximum(113 - exponent, 0), 10)
+            spread = (r << tl.maximum(drop - 16, 0).to(tl.uint32)) >> tl.maximum(16 - drop, 0).to(tl.uint32)
+            out = ((xb + spread) >> drop.to(tl.uint32)) << drop.to(tl.uint32)
+            up = r.to(tl.float32) * 1.52587890625e-05 < tl.abs(x) * 16777216.0  # 2^-16, 2^24
             tiny = ((xb >> 31) << 31) | tl.where(up, 0x33800000, 0).to(tl.uint32)  # ±(2^-24 or 0)
             out = tl.where(exponent < 103, tiny, out)
         return tl.where(x != x, x, out.to(tl.float32, bitcast=True))
@@ -112,10 +119,14 @@ if AVAILABLE:
     @triton.jit(do_not_specialize=["seed1", "seed2", "seed3", "rounding_seed"])
     def _axpy_kernel(src_ptr, dst_ptr, n: tl.int64, first_counter: tl.int64, shrink: tl.float32,
                      seed1: tl.int64, coef1: tl.float32, seed2: tl.int64, coef2: tl.float32,
-                     seed3: tl.int64, coef3: tl.float32, rounding_seed: tl.int64,
+                     seed3: tl.int64, coef3: tl.float32, rounding_seed: tl.int64, coef_ptr,
                      N_TERMS: tl.constexpr, HEAD: tl.constexpr, MODE: tl.constexpr, BLOCK: tl.constexpr,
-                     FAST: tl.constexpr):
+                     FAST: tl.constexpr, COEFS_IN_MEMORY: tl.constexpr):
         QUADS: tl.constexpr = BLOCK // 4
+        if COEFS_IN_MEMORY:  # computed on the GPU (a released coefficient): read here, never by the host
+            coef1 = tl.load(coef_ptr)
+            coef2 = tl.load(coef_ptr + 1)
+            coef3 = tl.load(coef_ptr + 2)
         pid = tl.program_id(0).to(tl.int64)  # int64: buffers beyond 2^31 elements
         counters = first_counter + pid * QUADS + tl.arange(0, QUADS)
         idx = pid * BLOCK + tl.arange(0, BLOCK) - HEAD
@@ -131,7 +142,8 @@ if AVAILABLE:
         if N_TERMS >= 3:
             acc = acc + coef3 * _direction(seed3, counters, QUADS, FAST)
         if MODE != 0:
-            acc = _round_stochastic(acc, _rounding_bits(rounding_seed, counters, QUADS), MODE)
+            acc = _round_stochastic(acc, _rounding_bits(rounding_seed, first_counter // 2 + pid * (BLOCK // 8), BLOCK),
+                                    MODE)
         elif dst_ptr.dtype.element_ty == tl.bfloat16:
             acc = _round_nearest_bf16(acc)
         tl.store(dst_ptr + idx, acc.to(dst_ptr.dtype.element_ty), mask=mask)  # exact after the rounding
@@ -150,7 +162,15 @@ def _fast(tensor: torch.Tensor) -> bool:
     return tensor.device.type == "cuda"
 
 
-def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms: Sequence[tuple[int, float]],
+def _coefficients_on(device: torch.device, coefficients: list) -> torch.Tensor:
+    """float32 [3] on ``device`` without a host round trip (fill kernels for the Python numbers)."""
+    values = [c.reshape(()).to(torch.float32) if isinstance(c, torch.Tensor)
+              else torch.full((), float(c), dtype=torch.float32, device=device) for c in coefficients]
+    values += [torch.zeros((), dtype=torch.float32, device=device)] * (3 - len(values))
+    return torch.stack(values)
+
+
+def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms: Sequence[tuple[int, float | torch.Tensor]],
                      offset: int = 0, rounding_seed: int | None = None, block: int | None = None,
                      warps: int | None = None) -> None:
     """The fused kernel (arguments already checked by ``philox.check_axpy``; at most 3 terms)."""
@@ -160,13 +180,16 @@ def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms:
     default_block, num_warps = LAUNCH[len(terms)]
     block, num_warps = block or default_block, warps or num_warps
     mode = _MODES[dst.dtype] if rounding_seed is not None else 0
-    padded = [(_signed64(s), float(c)) for s, c in terms] + [(0, 0.0)] * (3 - len(terms))
-    head = offset % 4
+    in_memory = any(isinstance(c, torch.Tensor) for _, c in terms)
+    coef_buffer = _coefficients_on(dst.device, [c for _, c in terms]) if in_memory else dst
+    padded = [(_signed64(s), 0.0 if in_memory else float(c)) for s, c in terms] + [(0, 0.0)] * (3 - len(terms))
+    head = offset % 8  # programs start at multiples of 8 elements: rounding counters cover 8
     grid = (triton.cdiv(head + n, block),)
-    _axpy_kernel[grid](src, dst, n, offset // 4, float(shrink),
+    _axpy_kernel[grid](src, dst, n, (offset // 8) * 2, float(shrink),
                        padded[0][0], padded[0][1], padded[1][0], padded[1][1], padded[2][0], padded[2][1],
-                       _signed64(rounding_seed or 0),
+                       _signed64(rounding_seed or 0), coef_buffer,
                        N_TERMS=len(terms), HEAD=head, MODE=mode, BLOCK=block, FAST=_fast(dst),
+                       COEFS_IN_MEMORY=in_memory,
                        num_warps=num_warps, enable_fp_fusion=False)
 
 
