@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 from transformers import OPTConfig, OPTForCausalLM
@@ -84,3 +86,34 @@ def test_a_forward_that_raises_leaves_theta_in_place(opt) -> None:
     with pytest.raises(IndexError), torch.inference_mode(), perturbed(params, 3, 1e-3):
         opt(input_ids=torch.full((1, 4), 10_000))  # out-of-vocabulary id: the embedding raises
     assert {name: p.data_ptr() for name, p in opt.named_parameters()} == before
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_deferred_updates_train_bitwise_like_updates_applied_at_once(opt, dtype) -> None:
+    """Fusing each update into the next probe's pass changes where it is computed, not one bit of θ."""
+    from zofw.slots.estimator import UpdateContext
+    from zofw_zo.estimators import DPZero, SmoothingOptions
+
+    ids = torch.randint(0, 200, (3, 7), generator=torch.Generator().manual_seed(4))
+    start = opt.to(dtype).state_dict()
+    finals = []
+    for deferred in (False, True):
+        opt.load_state_dict(start)
+        params = TrainableParams.select(opt, "all")
+        estimator = DPZero(SmoothingOptions())
+
+        def losses() -> torch.Tensor:
+            return opt(input_ids=ids).logits.float().logsumexp(-1).mean(-1)
+
+        with torch.inference_mode(), (params.deferred_updates() if deferred else contextlib.nullcontext()):
+            for step in range(1, 5):
+                measured = estimator.per_example(params, losses, seed=step)
+                coefficient = measured.values.mean(0)  # a device tensor, as a release gives it
+                estimator.update(params, step, coefficient, UpdateContext(step, 1e-2, 0.0))
+                if deferred:
+                    assert params.just_in_time().pending is not None  # not applied yet
+        finals.append(params.flat.clone())
+        params.forget_layout()
+    opt.load_state_dict(start)
+    assert torch.equal(finals[0], finals[1])
+    assert not torch.equal(finals[0], TrainableParams.select(opt, "all").flat)  # the steps did move θ

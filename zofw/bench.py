@@ -17,14 +17,17 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
 
 from zofw.assemble import Components
 from zofw.config import Recipe
+from zofw import kernels
 from zofw.directions import axpy_, stream_seed
 from zofw.errors import BadInput
+from zofw.rundir import atomic_write_text
 from zofw.evaluate import per_example_losses
 from zofw.privacy.ledger import PrivacyLedger
 from zofw.privacy.release import NoPrivacy, PrivateRelease
@@ -32,7 +35,6 @@ from zofw.privacy.secure import SecretStream
 from zofw.slots.estimator import UpdateContext
 from zofw.slots.task import Example
 
-PASSES_PER_STEP = 3  # u regenerated per weight: θ+λu and θ−λu formed inside the forwards, one update pass
 
 
 def synthetic_examples(kind: str, count: int, length: int, offset: int = 0) -> list[Example]:
@@ -73,7 +75,8 @@ class Timer:
         return round(torch.cuda.max_memory_allocated() / 2**30, 3)
 
 
-def bench(recipe: Recipe, parts: Components, batch: int, length: int, repeats: int, warmup: int) -> dict[str, Any]:
+def bench(recipe: Recipe, parts: Components, batch: int, length: int, repeats: int, warmup: int,
+          profile: Optional[Path] = None) -> dict[str, Any]:
     model, estimator = parts.model, parts.estimator
     if batch < 1 or length < 8:
         raise BadInput("bench: --batch must be ≥ 1 and --length ≥ 8")
@@ -134,8 +137,15 @@ def bench(recipe: Recipe, parts: Components, batch: int, length: int, repeats: i
     record: dict[str, Any] = {}
     record["fwd_ms"] = timer.median_ms(forward, repeats, warmup)
     record["inference_peak_gib"] = timer.peak_gib(forward)
-    record["step_ms"] = timer.median_ms(our_step, repeats, warmup)
-    record["peak_gib"] = timer.peak_gib(our_step)
+    with params.deferred_updates():  # as the training loop runs: each update fused into the next probe
+        record["step_ms"] = timer.median_ms(our_step, repeats, warmup)
+        record["peak_gib"] = timer.peak_gib(our_step)
+        before = kernels.elements_passed()
+        our_step()
+        # reads of the weights per step (tied weights used twice in a forward count twice)
+        record["passes_per_step"] = (kernels.elements_passed() - before) / params.numel()
+        if profile is not None:
+            write_profile(profile, our_step, timer)
     record |= pass_costs(params, timer, repeats, warmup)
     hf = hf_forward(model, items)
     if hf is not None:
@@ -147,12 +157,25 @@ def bench(recipe: Recipe, parts: Components, batch: int, length: int, repeats: i
     record |= batch_independence_cost(model, items, batch, timer, repeats, warmup)
     record["step_over_2fwd"] = record["step_ms"] / (2 * record["fwd_ms"])
     record["speedup_vs_ref"] = record["ref_step_ms"] / record["step_ms"]
-    record["passes_per_step"] = PASSES_PER_STEP
     record["device"] = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     record["dtype"] = str(params.tensors[0].dtype).removeprefix("torch.")
     record["trainable_parameters"] = params.numel()
     record["batch"], record["length"] = batch, length
     return {key: round(value, 3) if isinstance(value, float) else value for key, value in record.items()}
+
+
+def write_profile(path: Path, step: Callable[[], Any], timer: Timer, steps: int = 3) -> None:
+    """torch.profiler's table of ``steps`` steps, heaviest device time first (host time where no GPU)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if timer.cuda else [])
+    timer.sync()
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            step()
+        timer.sync()
+    order = "self_cuda_time_total" if timer.cuda else "self_cpu_time_total"
+    atomic_write_text(path, prof.key_averages().table(sort_by=order, row_limit=40, max_name_column_width=70))
 
 
 def pass_costs(params: Any, timer: Timer, repeats: int, warmup: int) -> dict[str, float]:

@@ -180,6 +180,8 @@ def bench(
     length: int = typer.Option(256, "--length", help="Tokens per example."),
     repeats: int = typer.Option(10, "--repeats", help="Timed runs per measurement (the median is reported)."),
     warmup: int = typer.Option(3, "--warmup", help="Untimed runs before each measurement."),
+    profile: Optional[Path] = typer.Option(None, "--profile", help="Also write where a step's time goes "
+                                           "(torch.profiler's table of three steps) to this file."),
     as_json: bool = JsonOption,
 ) -> None:
     """Time the recipe's step against two forwards and the MeZO reference step, in one process."""
@@ -189,7 +191,9 @@ def bench(
     _, loaded, parts = _load(recipe, [*overrides, f"model.max_length={length}"])
     if repeats < 1 or warmup < 0:
         raise BadInput("bench: --repeats must be ≥ 1 and --warmup ≥ 0")
-    record = measure(loaded, parts, batch, length, repeats, warmup)
+    if profile is not None and profile.exists():
+        raise BadInput(f"--profile: {profile} exists; it is not overwritten")
+    record = measure(loaded, parts, batch, length, repeats, warmup, profile)
     if as_json:
         typer.echo(json.dumps(record))
         return

@@ -57,6 +57,7 @@ def axpy_(params: TrainableParams, terms: Sequence[tuple[int, kernels.philox.Coe
 
     ``shrink`` is one factor, or one per tensor (weight decay skips biases and norms).
     """
+    params.settle()  # an update still pending comes first
     factors = [shrink] * len(params.tensors) if isinstance(shrink, (int, float)) else list(shrink)
     if params.flat is not None and len(set(factors)) <= 1:
         kernels.axpy_directions_(params.flat, params.flat, factors[0] if factors else 1.0, terms, 0, rounding_seed)
@@ -64,6 +65,18 @@ def axpy_(params: TrainableParams, terms: Sequence[tuple[int, kernels.philox.Coe
     for tensor, offset, factor in zip(params.tensors, params.offsets, factors):
         flat = tensor.view(-1)
         kernels.axpy_directions_(flat, flat, factor, terms, offset, rounding_seed)
+
+
+def update_(params: TrainableParams, terms: Sequence[tuple[int, kernels.philox.Coefficient]],
+            shrink: Sequence[float], rounding_seed: Optional[int] = None) -> None:
+    """:func:`axpy_` for a training update: inside ``params.deferred_updates()`` it is fused into the next
+    probe's pass over the weights (two reads of θ per step instead of three); elsewhere applied now."""
+    if params.module is not None and params.owners():
+        jit = params.just_in_time()
+        if jit.can_defer(shrink):
+            jit.defer(terms, shrink[0] if shrink else 1.0, rounding_seed)
+            return
+    axpy_(params, terms, shrink, rounding_seed)
 
 
 def perturb_(params: TrainableParams, seed: int, alpha: float) -> None:

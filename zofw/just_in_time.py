@@ -18,13 +18,21 @@ hooks takes PyTorch's slow call path, which on RoBERTa-large cost 40% of a forwa
 
 The hooks are installed once per :class:`~zofw.params.TrainableParams` and do nothing outside
 :meth:`JustInTime.probing` (evaluation forwards pay one attribute check per module).
+
+Deferred updates (inside :meth:`JustInTime.deferring`, which the training loop and ``zofw bench`` use):
+an update θ ← s·θ + Σ c_j·u_j is not applied when the estimator asks, but fused into the next probe's
+pass over each block: one kernel reads θ once, writes the updated θ and, from the values just written,
+θ + αu_next into the scratch buffer (bitwise what two passes give). So a step reads the weights twice,
+not three times. Anything else that touches the weights first applies what is pending: a forward outside
+a probe (the hooks settle it), an in-place pass (``zofw.directions.axpy_``), the end of the block, and
+:meth:`settle` (call it before reading θ directly).
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Optional
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
 import torch
 
@@ -74,6 +82,14 @@ def plan_blocks(params: "TrainableParams") -> list[Block]:
     return blocks
 
 
+@dataclass
+class PendingUpdate:
+    terms: Sequence[tuple[int, Any]]  # (seed, coefficient): coefficients may be device tensors
+    shrink: float
+    rounding_seed: Optional[int]
+    settled: list[bool] = field(default_factory=list)  # per trainable tensor
+
+
 class JustInTime:
     """The hooks of one TrainableParams; :meth:`probing` turns them on for the forwards inside it."""
 
@@ -86,6 +102,8 @@ class JustInTime:
         self._fired: set[int] = set()  # blocks whose forward ran inside a probe
         self._handles = []
         self._fallback: dict[int, list] = {}  # id(module) -> its fallback hooks' handles
+        self.defer_updates = False
+        self.pending: Optional[PendingUpdate] = None
         for block in self.blocks:
             self._handles.append(block.module.register_forward_pre_hook(
                 lambda module, args, block=block: self._swap_block(block)))
@@ -112,6 +130,7 @@ class JustInTime:
                     module._parameters[name] = self._original[(id(module), name)]
             self._swapped_alone.clear()
             self._drop_covered_fallbacks()
+            self.settle()  # tensors no forward used
 
     def _drop_covered_fallbacks(self) -> None:
         for block in self.blocks:
@@ -119,6 +138,57 @@ class JustInTime:
                 for module, _, _ in block.members:
                     for handle in self._fallback.pop(id(module), []):
                         handle.remove()
+
+    # --- deferred updates --------------------------------------------------------------------------
+
+    @contextmanager
+    def deferring(self) -> Iterator[None]:
+        self.defer_updates = True
+        try:
+            yield
+        finally:
+            self.defer_updates = False
+            self.settle()
+
+    def can_defer(self, shrinks: Sequence[float]) -> bool:
+        """Deferral needs one shrink factor for all tensors and blocks to fuse into."""
+        return self.defer_updates and bool(self.blocks) and len(set(shrinks)) <= 1
+
+    def defer(self, terms: Sequence[tuple[int, Any]], shrink: float, rounding_seed: Optional[int]) -> None:
+        self.settle()  # at most one update pending
+        self.pending = PendingUpdate(list(terms), shrink, rounding_seed, [False] * len(self.params.tensors))
+
+    def settle(self) -> None:
+        """Apply what is pending to every tensor it has not reached yet (one launch per contiguous run)."""
+        pending, params = self.pending, self.params
+        if pending is None:
+            return
+        index, count = 0, len(params.tensors)
+        while index < count:
+            if pending.settled[index]:
+                index += 1
+                continue
+            last = index
+            while last + 1 < count and not pending.settled[last + 1]:
+                last += 1
+            self._apply(index, last + 1)
+            index = last + 1
+        self.pending = None
+
+    def _apply(self, first: int, stop: int, probe: Optional[tuple[torch.Tensor, int, float]] = None) -> None:
+        """The pending update on tensors [first, stop) (contiguous in the flat buffer), optionally writing the
+        probe's perturbed weights in the same pass."""
+        pending, params = self.pending, self.params
+        assert pending is not None and params.flat is not None
+        begin = params.offsets[first]
+        end = params.offsets[stop - 1] + params.tensors[stop - 1].numel()
+        span = params.flat[begin:end]
+        kernels.axpy_directions_(span, span, pending.shrink, pending.terms, begin, pending.rounding_seed, probe=probe)
+        for index in range(first, stop):
+            pending.settled[index] = True
+
+    def _unsettled(self, indices: Sequence[int]) -> list[int]:
+        return [] if self.pending is None else [i for i in indices if not self.pending.settled[i]]
 
     def remove(self) -> None:
         for handle in self._handles + [h for handles in self._fallback.values() for h in handles]:
@@ -137,11 +207,20 @@ class JustInTime:
 
     def _swap_block(self, block: Block) -> None:
         if self.probe is None:
+            self.settle()  # a forward outside a probe sees the updated weights
             return
         self._fired.add(id(block))
         params = self.params
         assert params.flat is not None
-        scratch = self._perturbed_copy(params.flat[block.start:block.stop], block.start)
+        indices = sorted({index for _, _, index in block.members})
+        unsettled = self._unsettled(indices)
+        if unsettled and len(unsettled) == len(indices):  # update and perturb in one pass
+            scratch = torch.empty(block.stop - block.start, dtype=params.flat.dtype, device=params.flat.device)
+            self._apply(indices[0], indices[-1] + 1, probe=(scratch, *self.probe))
+        else:
+            for index in unsettled:
+                self._apply(index, index + 1)
+            scratch = self._perturbed_copy(params.flat[block.start:block.stop], block.start)
         for module, name, index in block.members:
             begin = params.offsets[index] - block.start
             tensor = params.tensors[index]
@@ -155,6 +234,7 @@ class JustInTime:
 
     def _swap_alone(self, module: torch.nn.Module, held) -> None:
         if self.probe is None:
+            self.settle()
             return
         params = self.params
         for name, index in held:
@@ -162,7 +242,11 @@ class JustInTime:
             if module._parameters[name] is not self._original[key]:
                 continue  # an enclosing block already swapped it
             tensor = params.tensors[index]
-            scratch = self._perturbed_copy(tensor.reshape(-1), params.offsets[index])
+            if self._unsettled([index]):
+                scratch = torch.empty(tensor.numel(), dtype=tensor.dtype, device=tensor.device)
+                self._apply(index, index + 1, probe=(scratch, *self.probe))
+            else:
+                scratch = self._perturbed_copy(tensor.reshape(-1), params.offsets[index])
             module._parameters[name] = scratch.view_as(tensor)
             self._swapped_alone.add(key)
 

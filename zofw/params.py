@@ -85,8 +85,18 @@ class TrainableParams:
             self._just_in_time = JustInTime(self)
         return self._just_in_time
 
+    def settle(self) -> None:
+        """Apply an update still pending (see ``zofw.just_in_time``): call before reading θ directly."""
+        if self._just_in_time is not None:
+            self._just_in_time.settle()
+
+    def deferred_updates(self) -> Any:
+        """Context in which updates are fused into the next probe's pass; everything is settled on exit."""
+        return self.just_in_time().deferring()
+
     def forget_layout(self) -> None:
         """Call after moving the tensors' storage: the module map and the hooks are rebuilt on next use."""
         if self._just_in_time is not None:
+            self._just_in_time.settle()
             self._just_in_time.remove()
         self._owners = self._just_in_time = None

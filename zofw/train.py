@@ -127,39 +127,42 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
     bar = tqdm(range(1, train.steps + 1), desc=f"{estimator.name} on {task.name}", unit="step",
                dynamic_ncols=True, mininterval=0.5)
     stepping = 0.0  # seconds spent in steps, evaluations and accounting excluded
-    for step in bar:
-        tick = time.perf_counter()
-        # 1. sample a batch: Poisson, as the accountant assumes
-        batch = [train_items[i] for i in sampler.sample()]
-        # 2. probe the loss along the public direction u(seed): perturb, forward twice
-        seed = stream_seed(recipe.seed, step)
-        with torch.inference_mode():
-            measured = estimator.per_example(params, batch_losses(model, batch, rows), seed)
-            # 3–4. account (ledger on disk first), drop non-finite values, clip, sum, add noise where the
-            # estimator declares it, divide by the expected (public) batch size
-            released = privacy.release.privatize(measured)
-            # 5. restore and update θ ← θ − η·(ĝ·u + wd·θ)
-            estimator.update(params, seed, released.coefficients,
-                             UpdateContext(step, train.lr, train.weight_decay, released.parameter_noise))
-            released.check_complete(params)
-        stepping += time.perf_counter() - tick
-        # 6. report: what was released (post-processing), never the training loss of a private run
-        if step % log_every == 0 or step == train.steps:
-            record: dict[str, Any] = {"step": step}
-            if released.public is not None:
-                record["projected_grad"] = released.public.tolist()
-            if privacy.ledger is None and measured.loss is not None and len(batch):
-                record["train_loss"] = shown["train_loss"] = float(measured.loss.float().mean())
-                record["nonfinite"] = released.nonfinite
-            if privacy.ledger is not None:
-                if step % epsilon_every == 0 or step == train.steps:
-                    record["epsilon"] = shown["ε"] = privacy_spent(parts, privacy.ledger, recipe)
-            log.write(record)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
-        if train.eval_every and step % train.eval_every == 0 and step != train.steps:
-            metrics = evaluate(model, task, eval_examples, eval_items, train.eval_batch)
-            log.write({"step": step, "eval": metrics})
-            shown["eval_loss"] = metrics["loss"]
+    # each update is fused into the next step's first forward pass over the weights (zofw.just_in_time)
+    with params.deferred_updates():
+        for step in bar:
+            tick = time.perf_counter()
+            # 1. sample a batch: Poisson, as the accountant assumes
+            batch = [train_items[i] for i in sampler.sample()]
+            # 2. probe the loss along the public direction u(seed): perturb, forward twice
+            seed = stream_seed(recipe.seed, step)
+            with torch.inference_mode():
+                measured = estimator.per_example(params, batch_losses(model, batch, rows), seed)
+                # 3–4. account (ledger on disk first), drop non-finite values, clip, sum, add noise where the
+                # estimator declares it, divide by the expected (public) batch size
+                released = privacy.release.privatize(measured)
+                # 5. restore and update θ ← θ − η·(ĝ·u + wd·θ)
+                estimator.update(params, seed, released.coefficients,
+                                 UpdateContext(step, train.lr, train.weight_decay, released.parameter_noise))
+                released.check_complete(params)
+            stepping += time.perf_counter() - tick
+            # 6. report: what was released (post-processing), never the training loss of a private run
+            if step % log_every == 0 or step == train.steps:
+                record: dict[str, Any] = {"step": step}
+                if released.public is not None:
+                    record["projected_grad"] = released.public.tolist()
+                if privacy.ledger is None and measured.loss is not None and len(batch):
+                    record["train_loss"] = shown["train_loss"] = float(measured.loss.float().mean())
+                    record["nonfinite"] = released.nonfinite
+                if privacy.ledger is not None:
+                    if step % epsilon_every == 0 or step == train.steps:
+                        record["epsilon"] = shown["ε"] = privacy_spent(parts, privacy.ledger, recipe)
+                log.write(record)
+                bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
+            if train.eval_every and step % train.eval_every == 0 and step != train.steps:
+                params.settle()  # the last update is applied before the weights are read
+                metrics = evaluate(model, task, eval_examples, eval_items, train.eval_batch)
+                log.write({"step": step, "eval": metrics})
+                shown["eval_loss"] = metrics["loss"]
     bar.close()
 
     metrics = evaluate(model, task, eval_examples, eval_items, train.eval_batch)

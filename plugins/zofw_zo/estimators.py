@@ -17,7 +17,7 @@ import torch
 from pydantic import Field
 
 from zofw.batching import on_device
-from zofw.directions import axpy_, perturb_, perturbed, squared_norm, stream_seed
+from zofw.directions import perturb_, perturbed, squared_norm, stream_seed, update_
 from zofw.params import TrainableParams
 from zofw.slots.base import Options
 from zofw.slots.estimator import Estimator, LossFn, PerExample, UpdateContext
@@ -73,7 +73,7 @@ def step_along(params: TrainableParams, seed: int, coefficient: float | torch.Te
         terms.append((key, -context.lr * scale))
     half = params.tensors and params.tensors[0].dtype in (torch.float16, torch.bfloat16)
     rounding = stream_seed(seed, _ROUNDING_STREAM) if stochastic_rounding and half else None
-    axpy_(params, terms, shrink, rounding)
+    update_(params, terms, shrink, rounding)
 
 class _CentralDifference(Estimator):
     """Shared probe and update of the single-direction estimators below."""

@@ -45,6 +45,27 @@ def axpy_src(case_index: int, dtype: torch.dtype, n: int = N_AXPY) -> torch.Tens
     return (torch.randn(n, generator=generator) * 3).to(dtype)
 
 
+def small_values(n: int = 4096) -> torch.Tensor:
+    """float16 values across its subnormal range and below 2^-24, both signs, zeros, and one normal block."""
+    magnitudes = torch.logspace(-30, -10, n, base=2.0)
+    signs = torch.where(torch.arange(n) % 2 == 0, 1.0, -1.0)
+    values = (magnitudes * signs).to(torch.float16)
+    values[::97] = 0.0
+    return torch.cat([values, torch.randn(1024, generator=torch.Generator().manual_seed(3)).to(torch.float16)])
+
+
+def fused_and_separate(axpy, dtype: torch.dtype, **launch) -> tuple[torch.Tensor, ...]:
+    """A stochastically rounded update with the next probe's weights in the same pass, and the same as two
+    passes (update in place, then θ + αu into a scratch buffer)."""
+    src = axpy_src(7, dtype, 3001)
+    fused, fused_probe = src.clone(), torch.empty_like(src)
+    axpy(fused, fused, 0.999, TERMS[:2], 2**33 + 3, 11, probe=(fused_probe, 2**64 - 5, 1e-3), **launch)
+    separate, separate_probe = src.clone(), torch.empty_like(src)
+    axpy(separate, separate, 0.999, TERMS[:2], 2**33 + 3, 11, **launch)
+    axpy(separate_probe, separate, 1.0, [(2**64 - 5, 1e-3)], 2**33 + 3, **launch)
+    return fused, fused_probe, separate, separate_probe
+
+
 def reference_axpy(src: torch.Tensor, shrink: float, terms, offset: int, rounding_seed) -> torch.Tensor:
     dst = torch.empty_like(src)
     philox.axpy_directions_(dst, src, shrink, terms, offset, rounding_seed)
@@ -96,10 +117,10 @@ def _interpret(out_path: str) -> None:
     from zofw.kernels import triton_axpy
 
     @triton.jit
-    def raw_kernel(seed, counters_ptr, ints_ptr, normals_ptr, N: tl.constexpr):
+    def raw_kernel(seed, counters_ptr, ints_ptr, normals_ptr, N: tl.constexpr, ROUNDS: tl.constexpr):
         counters = tl.load(counters_ptr + tl.arange(0, N))
-        lanes = tl.randint4x(seed, counters)
-        normals = tl.randn4x(seed, counters)
+        lanes = tl.randint4x(seed, counters, ROUNDS)
+        normals = tl.randn4x(seed, counters, ROUNDS)
         for lane in tl.static_range(4):
             tl.store(ints_ptr + lane * N + tl.arange(0, N), lanes[lane].to(tl.int64) & 0xFFFFFFFF)
             tl.store(normals_ptr + lane * N + tl.arange(0, N), normals[lane])
@@ -107,7 +128,7 @@ def _interpret(out_path: str) -> None:
     results: dict = {"ints": [], "normals": [], "axpy": []}
     for seed in SEEDS:
         ints, normals = torch.zeros(4, 512, dtype=torch.int64), torch.zeros(4, 512)
-        raw_kernel[(1,)](triton_axpy._signed64(seed), RAW_COUNTERS, ints, normals, N=512)
+        raw_kernel[(1,)](triton_axpy._signed64(seed), RAW_COUNTERS, ints, normals, N=512, ROUNDS=philox.DIRECTION_ROUNDS)
         results["ints"].append(ints)
         results["normals"].append(normals)
     for index, (dtype_name, k, offset, rounding_seed, inplace, shrink) in enumerate(AXPY_CASES):
@@ -127,6 +148,12 @@ def _interpret(out_path: str) -> None:
     triton_axpy.axpy_directions_(in_memory, src, 0.5, [(s, torch.tensor(c, dtype=torch.float64)) for s, c in TERMS],
                                  10, 3, block=256)
     results["coefficients_in_memory"] = (whole, in_memory)
+    for dtype_name, dtype in DTYPES.items():
+        results[f"fused_probe_{dtype_name}"] = fused_and_separate(triton_axpy.axpy_directions_, dtype, block=256)
+    small = small_values()
+    rounded = torch.empty_like(small)
+    triton_axpy.axpy_directions_(rounded, small, 0.7, [], 5, 2**40 + 1, block=256)
+    results["small"] = rounded
     results["squared_norm"] = triton_axpy.squared_norm(11, 5000, "cpu", block=256)
     torch.save(results, out_path)
 
@@ -162,6 +189,29 @@ def test_axpy_kernel_matches_reference(interpreted, index: int) -> None:
         assert torch.equal(got.view(torch.uint8), want.view(torch.uint8))
     else:
         assert_close_rounded(got, want)
+
+
+@needs_triton
+def test_stochastic_rounding_of_subnormal_and_tiny_values_matches_bit_for_bit(interpreted) -> None:
+    want = reference_axpy(small_values(), 0.7, [], 5, 2**40 + 1)
+    assert torch.equal(interpreted["small"].view(torch.int16), want.view(torch.int16))
+    assert (want != 0).any() and (want.abs() < 2**-14).any()
+
+
+@pytest.mark.parametrize("dtype", DTYPES.values())
+def test_an_update_fused_with_the_next_probe_equals_two_passes(dtype) -> None:
+    fused, fused_probe, separate, separate_probe = fused_and_separate(kernels.axpy_directions_, dtype)
+    assert torch.equal(fused.view(torch.uint8), separate.view(torch.uint8))
+    assert torch.equal(fused_probe.view(torch.uint8), separate_probe.view(torch.uint8))
+    assert not torch.equal(fused_probe, fused)
+
+
+@needs_triton
+@pytest.mark.parametrize("dtype_name", DTYPES)
+def test_triton_update_fused_with_the_next_probe_equals_two_passes(interpreted, dtype_name) -> None:
+    fused, fused_probe, separate, separate_probe = interpreted[f"fused_probe_{dtype_name}"]
+    assert torch.equal(fused.view(torch.uint8), separate.view(torch.uint8))
+    assert torch.equal(fused_probe.view(torch.uint8), separate_probe.view(torch.uint8))
 
 
 @needs_triton
@@ -357,6 +407,27 @@ def test_cuda_axpy_matches_reference(index: int) -> None:
         step = {torch.float16: 2**-10, torch.bfloat16: 2**-7}[got.dtype]
         torch.testing.assert_close(got.float(), want.float(), rtol=2 * step, atol=1e-3)
         assert int((got != want).sum()) <= max(3, got.numel() // 100)
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", DTYPES.values())
+def test_cuda_update_fused_with_the_next_probe_equals_two_passes(dtype) -> None:
+    src = axpy_src(7, dtype, 300_001).cuda()
+    fused, fused_probe = src.clone(), torch.empty_like(src)
+    kernels.axpy_directions_(fused, fused, 0.999, TERMS[:2], 2**33 + 3, 11, probe=(fused_probe, 2**64 - 5, 1e-3))
+    separate, separate_probe = src.clone(), torch.empty_like(src)
+    kernels.axpy_directions_(separate, separate, 0.999, TERMS[:2], 2**33 + 3, 11)
+    kernels.axpy_directions_(separate_probe, separate, 1.0, [(2**64 - 5, 1e-3)], 2**33 + 3)
+    assert torch.equal(fused.view(torch.uint8), separate.view(torch.uint8))
+    assert torch.equal(fused_probe.view(torch.uint8), separate_probe.view(torch.uint8))
+
+
+@needs_cuda
+def test_cuda_stochastic_rounding_of_small_values_matches_bit_for_bit() -> None:
+    small = small_values()
+    got = torch.empty_like(small, device="cuda")
+    kernels.axpy_directions_(got, small.cuda(), 0.7, [], 5, 2**40 + 1)
+    assert torch.equal(got.cpu().view(torch.int16), reference_axpy(small, 0.7, [], 5, 2**40 + 1).view(torch.int16))
 
 
 @needs_cuda

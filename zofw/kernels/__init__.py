@@ -16,7 +16,14 @@ import torch
 
 from zofw.kernels import philox
 
-__all__ = ["normal", "axpy_directions_", "squared_norm"]
+__all__ = ["normal", "axpy_directions_", "squared_norm", "elements_passed"]
+
+_passed = [0]  # elements of weights read by axpy_directions_ since import (zofw bench counts passes with it)
+
+
+def elements_passed() -> int:
+    """How many weight elements ``axpy_directions_`` has read so far (a pass over d weights adds d)."""
+    return _passed[0]
 
 
 def _triton_for(device: torch.device | str):
@@ -37,21 +44,28 @@ def normal(seed: int, offset: int, numel: int, device: torch.device | str = "cpu
     return out
 
 
-def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms: Sequence[tuple[int, philox.Coefficient]],
-                     offset: int = 0, rounding_seed: int | None = None) -> None:
+def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float,
+                     terms: Sequence[tuple[int, philox.Coefficient]], offset: int = 0,
+                     rounding_seed: int | None = None, probe: philox.Probe | None = None) -> None:
     """dst ← shrink·src + Σ_j coef_j · u(seed_j)[offset : offset+n], in float32, rounded once to dst.dtype.
 
     ``dst`` may be ``src`` (in place; no other overlap). Both 1-D, contiguous, same numel, device and dtype
     (float32, float16 or bfloat16). ``terms`` are (seed, coef) pairs; at most 3 with nonzero coefficients
     (zero ones are skipped). A coefficient may be a 0-d tensor on dst's device: the kernel reads it there,
-    so a coefficient computed on the GPU (the released one) never stalls the host. Seeds are 64-bit keys in [0, 2^64). With ``rounding_seed`` and a float16 or
-    bfloat16 ``dst``, rounding is stochastic and unbiased (up in magnitude with probability equal to the
-    fractional distance between the two neighbours), driven by a counter-based stream of
-    (rounding_seed, global element index), disjoint from every direction stream; otherwise to nearest even.
+    so a coefficient computed on the GPU (the released one) never stalls the host. Seeds are 64-bit keys in
+    [0, 2^64). With ``rounding_seed`` and a float16 or bfloat16 ``dst``, rounding is stochastic and unbiased
+    (up in magnitude with probability equal to the fractional distance between the two neighbours), driven
+    by a counter-based stream of (rounding_seed, global element index), disjoint from every direction
+    stream; otherwise to nearest even.
+
+    ``probe = (out, seed, alpha)`` also writes out ← dst + alpha·u(seed) from the values just stored, in
+    the same pass: a deferred update and the next probe's perturbed weights cost one read of θ, and the
+    result is bitwise what the two passes would give.
     """
-    live = philox.check_axpy(dst, src, terms, offset, rounding_seed)
+    live = philox.check_axpy(dst, src, terms, offset, rounding_seed, probe)
+    _passed[0] += src.numel()
     backend = _triton_for(dst.device) if dst.dtype != torch.float64 else None
-    (backend or philox).axpy_directions_(dst, src, shrink, live, offset, rounding_seed)
+    (backend or philox).axpy_directions_(dst, src, shrink, live, offset, rounding_seed, probe=probe)
 
 
 def squared_norm(seed: int, numel: int, device: torch.device | str = "cpu") -> float:

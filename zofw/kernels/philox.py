@@ -1,8 +1,9 @@
 """Plain-PyTorch reference of the counter-based direction generator (any device; used on CPU).
 
-Bit-for-bit the generator of Triton 3.6's ``tl.randint4x`` / ``tl.randn4x`` (``triton/language/random.py``):
+Bit-for-bit the generator of Triton 3.6's ``tl.randint4x`` / ``tl.randn4x`` (``triton/language/random.py``)
+with ``n_rounds = DIRECTION_ROUNDS`` (7):
 
-* Philox4x32, 10 rounds. Key (k0, k1) = (low, high) 32 bits of the 64-bit seed. Counter
+* Philox4x32-R (R = 10 for the known-answer vectors, 7 for directions). Key (k0, k1) = (low, high) 32 bits of the 64-bit seed. Counter
   (c0, c1, c2, c3) = (low, high 32 bits of the int64 offset, 0, 0). Each round:
   ``c0, c1, c2, c3 = hi(B·c2) ^ c1 ^ k0, lo(B·c2), hi(A·c0) ^ c3 ^ k1, lo(A·c0)``, then
   ``k0 += 0x9E3779B9, k1 += 0xBB67AE85`` (A = 0xD2511F53, B = 0xCD9E8D57; all mod 2^32).
@@ -35,7 +36,11 @@ _ROUND_A, _ROUND_B = 0xD2511F53, 0xCD9E8D57
 _KEY_A, _KEY_B = 0x9E3779B9, 0xBB67AE85
 _UNIFORM_SCALE = 4.6566127342e-10  # Triton's: the largest scale with (2^31 - 1)·scale < 1 in float32
 _TWO_PI = 6.283185307179586
-N_ROUNDS = 10
+N_ROUNDS = 10  # Philox4x32-10: Random123's default (the known-answer vectors)
+# Directions and rounding bits use 7 rounds, which pass TestU01's BigCrush (Salmon et al., SC'11, table 2):
+# they are public and need statistical quality only, and 10 rounds made a pass that draws two directions
+# compute-bound on an H100 (7.3 ms against 5.85 ms over 2.65e9 float16 weights).
+DIRECTION_ROUNDS = 7
 ROUNDING_ROUNDS = 7
 CHUNK = 1 << 20  # elements per step of the reference loops: bounds temporaries, not a semantic choice
 MAX_TERMS = 3
@@ -72,11 +77,11 @@ def _split(counters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return counters & MASK32, (counters >> 32) & MASK32
 
 
-def randint4x(seed: int, counters: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """``tl.randint4x(seed, counters)`` for int64 counters, as uint32 values in int64 tensors."""
+def randint4x(seed: int, counters: torch.Tensor, n_rounds: int = DIRECTION_ROUNDS) -> tuple[torch.Tensor, ...]:
+    """``tl.randint4x(seed, counters, n_rounds)`` for int64 counters, as uint32 values in int64 tensors."""
     lo, hi = _split(counters)
     zero = torch.zeros_like(lo)
-    return philox4x32(seed, lo, hi, zero, zero)
+    return philox4x32(seed, lo, hi, zero, zero, n_rounds)
 
 
 def rounding_bits8x(seed: int, counters: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -100,7 +105,7 @@ def box_muller(u1: torch.Tensor, u2: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 
 def randn4x(seed: int, counters: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """``tl.randn4x(seed, counters)``: four float32 normals per counter."""
+    """``tl.randn4x(seed, counters, DIRECTION_ROUNDS)``: four float32 normals per counter."""
     i0, i1, i2, i3 = randint4x(seed, counters)
     n0, n1 = box_muller(uint_to_uniform(i0), uint_to_uniform(i1))
     n2, n3 = box_muller(uint_to_uniform(i2), uint_to_uniform(i3))
@@ -154,7 +159,7 @@ def round_stochastic(x: torch.Tensor, bits: torch.Tensor, dtype: torch.dtype) ->
 
 
 def check_axpy(dst: torch.Tensor, src: torch.Tensor, terms: Sequence[tuple[int, Coefficient]], offset: int,
-               rounding_seed: int | None) -> list[tuple[int, Coefficient]]:
+               rounding_seed: int | None, probe: Probe | None = None) -> list[tuple[int, Coefficient]]:
     """Validate the arguments shared by both backends; return the terms, less those with a zero Python
     coefficient (a tensor coefficient is kept: checking it would wait for the GPU)."""
     if dst.dtype != src.dtype or dst.dtype not in DTYPES:
@@ -165,7 +170,14 @@ def check_axpy(dst: torch.Tensor, src: torch.Tensor, terms: Sequence[tuple[int, 
         raise ValueError("dst and src must have the same numel and device")
     if offset < 0:
         raise ValueError(f"offset must be >= 0, got {offset}")
-    for seed in [s for s, _ in terms] + ([] if rounding_seed is None else [rounding_seed]):
+    if probe is not None:
+        out = probe[0]
+        if out.dtype != dst.dtype or out.shape != dst.shape or out.device != dst.device or not out.is_contiguous():
+            raise ValueError("the probe output must be contiguous and match dst's shape, dtype and device")
+        if out.data_ptr() in (dst.data_ptr(), src.data_ptr()):
+            raise ValueError("the probe output must be a buffer of its own")
+    extra = ([] if rounding_seed is None else [rounding_seed]) + ([] if probe is None else [probe[1]])
+    for seed in [s for s, _ in terms] + extra:
         if not 0 <= seed < 1 << 64:
             raise ValueError(f"seeds are 64-bit keys in [0, 2^64), got {seed}")
     for _, c in terms:
@@ -180,7 +192,8 @@ def check_axpy(dst: torch.Tensor, src: torch.Tensor, terms: Sequence[tuple[int, 
 
 
 def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms: Sequence[tuple[int, Coefficient]],
-                     offset: int = 0, rounding_seed: int | None = None, chunk: int = CHUNK) -> None:
+                     offset: int = 0, rounding_seed: int | None = None, chunk: int = CHUNK,
+                     probe: Probe | None = None) -> None:
     """Reference of ``zofw.kernels.axpy_directions_`` (arguments already checked), one chunk at a time.
 
     float32 ops in the kernel's order, each rounded once (no fused multiply-add, like the kernel):
@@ -199,6 +212,13 @@ def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms:
             bits = _lanes(rounding_bits8x, rounding_seed, offset + start, stop - start, dst.device, width=8)
             acc = round_stochastic(acc, bits, dst.dtype)
         dst[start:stop].copy_(acc)  # a float32 → float16/bfloat16 copy rounds to nearest even
+        if probe is not None:  # from the stored values, as a second pass would read them
+            out, seed, alpha = probe
+            alpha = float(alpha) if wide else f32(float(alpha))
+            compute = torch.float64 if wide else torch.float32
+            perturbed = dst[start:stop].to(compute) * (1.0 if wide else f32(1.0))
+            perturbed.add_(normal(seed, offset + start, stop - start, dst.device).to(compute).mul_(alpha))
+            out[start:stop].copy_(perturbed)
 
 
 def squared_norm(seed: int, numel: int, device: torch.device | str = "cpu") -> float:

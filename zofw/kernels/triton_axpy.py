@@ -21,6 +21,8 @@ from typing import Sequence
 
 import torch
 
+from zofw.kernels import philox
+
 try:
     import triton
     import triton.language as tl
@@ -31,7 +33,7 @@ AVAILABLE = triton is not None
 # (elements per program, warps) by number of terms, measured on an H100 (fp16, 2.65e9 elements). The kernel
 # is compute-bound (Philox plus the accurate log/sin/cos of tl.randn4x): more terms want fewer elements per
 # thread; the layout of loads barely matters.
-LAUNCH = {0: (4096, 8), 1: (2048, 4), 2: (1024, 4), 3: (1024, 4)}
+LAUNCH = {0: (4096, 8), 1: (2048, 4), 2: (1024, 4), 3: (1024, 4), 4: (1024, 4)}
 _MODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}  # which rounding, with rounding_seed
 
 
@@ -41,6 +43,9 @@ def _signed64(seed: int) -> int:
 
 
 if AVAILABLE:
+    # globals a compiled kernel reads must be constexpr objects (the interpreter does not check this)
+    DIRECTION_ROUNDS = tl.constexpr(philox.DIRECTION_ROUNDS)
+    ROUNDING_ROUNDS = tl.constexpr(philox.ROUNDING_ROUNDS)
 
     @triton.jit
     def _in_element_order(a, b, c, d, QUADS: tl.constexpr):
@@ -69,7 +74,7 @@ if AVAILABLE:
 
     @triton.jit
     def _direction(seed, counters, QUADS: tl.constexpr, FAST: tl.constexpr):
-        u0, u1, u2, u3 = tl.rand4x(seed, counters)
+        u0, u1, u2, u3 = tl.rand4x(seed, counters, DIRECTION_ROUNDS)
         n0, n1 = _box_muller(u0, u1, FAST)
         n2, n3 = _box_muller(u2, u3, FAST)
         return _in_element_order(n0, n1, n2, n3, QUADS)
@@ -82,7 +87,7 @@ if AVAILABLE:
         lo = counters.to(tl.uint32)
         hi = (counters >> 32).to(tl.uint32)
         zero = lo * 0
-        w0, w1, w2, w3 = tl.philox(seed, lo, hi, zero + 1, zero, 7)  # c2 = 1: disjoint from directions
+        w0, w1, w2, w3 = tl.philox(seed, lo, hi, zero + 1, zero, ROUNDING_ROUNDS)  # c2 = 1: disjoint from directions
         p0 = tl.join(w0 & 0xFFFF, w0 >> 16)
         p1 = tl.join(w1 & 0xFFFF, w1 >> 16)
         p2 = tl.join(w2 & 0xFFFF, w2 >> 16)
@@ -91,18 +96,25 @@ if AVAILABLE:
 
     @triton.jit
     def _round_stochastic(x, r, MODE: tl.constexpr):
-        """Same bit recipe as ``philox.round_stochastic`` (MODE 1: float16, 2: bfloat16); r: 16 bits."""
+        """Same bits as ``philox.round_stochastic`` (MODE 1: float16, 2: bfloat16); r: 16 random bits.
+
+        float16: when every element of the block is in float16's normal range (the common case: weights),
+        the 13 dropped bits take 16 − 3 random bits and a shift; the subnormal and tiny cases, which cost
+        five times the integer work, run only for blocks that hold such values."""
         xb = x.to(tl.uint32, bitcast=True)
         if MODE == 2:
             out = ((xb + r) >> 16) << 16
         else:
             exponent = ((xb >> 23) & 0xFF).to(tl.int32)
-            drop = 13 + tl.minimum(tl.maximum(113 - exponent, 0), 10)
-            spread = (r << tl.maximum(drop - 16, 0).to(tl.uint32)) >> tl.maximum(16 - drop, 0).to(tl.uint32)
-            out = ((xb + spread) >> drop.to(tl.uint32)) << drop.to(tl.uint32)
-            up = r.to(tl.float32) * 1.52587890625e-05 < tl.abs(x) * 16777216.0  # 2^-16, 2^24
-            tiny = ((xb >> 31) << 31) | tl.where(up, 0x33800000, 0).to(tl.uint32)  # ±(2^-24 or 0)
-            out = tl.where(exponent < 103, tiny, out)
+            if tl.min(exponent) >= 113:
+                out = ((xb + (r >> 3)) >> 13) << 13
+            else:
+                drop = 13 + tl.minimum(tl.maximum(113 - exponent, 0), 10)
+                spread = (r << tl.maximum(drop - 16, 0).to(tl.uint32)) >> tl.maximum(16 - drop, 0).to(tl.uint32)
+                out = ((xb + spread) >> drop.to(tl.uint32)) << drop.to(tl.uint32)
+                up = r.to(tl.float32) * 1.52587890625e-05 < tl.abs(x) * 16777216.0  # 2^-16, 2^24
+                tiny = ((xb >> 31) << 31) | tl.where(up, 0x33800000, 0).to(tl.uint32)  # ±(2^-24 or 0)
+                out = tl.where(exponent < 103, tiny, out)
         return tl.where(x != x, x, out.to(tl.float32, bitcast=True))
 
     @triton.jit
@@ -116,12 +128,13 @@ if AVAILABLE:
         out = ((xb + 0x7FFF + ((xb >> 16) & 1)) >> 16) << 16
         return tl.where(x != x, x, out.to(tl.float32, bitcast=True))
 
-    @triton.jit(do_not_specialize=["seed1", "seed2", "seed3", "rounding_seed"])
+    @triton.jit(do_not_specialize=["seed1", "seed2", "seed3", "rounding_seed", "probe_seed"])
     def _axpy_kernel(src_ptr, dst_ptr, n: tl.int64, first_counter: tl.int64, shrink: tl.float32,
                      seed1: tl.int64, coef1: tl.float32, seed2: tl.int64, coef2: tl.float32,
                      seed3: tl.int64, coef3: tl.float32, rounding_seed: tl.int64, coef_ptr,
+                     probe_ptr, probe_seed: tl.int64, probe_coef: tl.float32,
                      N_TERMS: tl.constexpr, HEAD: tl.constexpr, MODE: tl.constexpr, BLOCK: tl.constexpr,
-                     FAST: tl.constexpr, COEFS_IN_MEMORY: tl.constexpr):
+                     FAST: tl.constexpr, COEFS_IN_MEMORY: tl.constexpr, PROBE: tl.constexpr):
         QUADS: tl.constexpr = BLOCK // 4
         if COEFS_IN_MEMORY:  # computed on the GPU (a released coefficient): read here, never by the host
             coef1 = tl.load(coef_ptr)
@@ -146,7 +159,13 @@ if AVAILABLE:
                                     MODE)
         elif dst_ptr.dtype.element_ty == tl.bfloat16:
             acc = _round_nearest_bf16(acc)
-        tl.store(dst_ptr + idx, acc.to(dst_ptr.dtype.element_ty), mask=mask)  # exact after the rounding
+        stored = acc.to(dst_ptr.dtype.element_ty)  # exact after the rounding
+        tl.store(dst_ptr + idx, stored, mask=mask)
+        if PROBE:  # the next probe's weights from the values just stored: as a separate pass would form them
+            probe = stored.to(tl.float32) + probe_coef * _direction(probe_seed, counters, QUADS, FAST)
+            if probe_ptr.dtype.element_ty == tl.bfloat16:
+                probe = _round_nearest_bf16(probe)
+            tl.store(probe_ptr + idx, probe.to(probe_ptr.dtype.element_ty), mask=mask)
 
     @triton.jit(do_not_specialize=["seed"])
     def _squares_kernel(partial_ptr, n: tl.int64, seed: tl.int64, BLOCK: tl.constexpr, FAST: tl.constexpr):
@@ -172,12 +191,12 @@ def _coefficients_on(device: torch.device, coefficients: list) -> torch.Tensor:
 
 def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms: Sequence[tuple[int, float | torch.Tensor]],
                      offset: int = 0, rounding_seed: int | None = None, block: int | None = None,
-                     warps: int | None = None) -> None:
+                     warps: int | None = None, probe: tuple[torch.Tensor, int, float] | None = None) -> None:
     """The fused kernel (arguments already checked by ``philox.check_axpy``; at most 3 terms)."""
     n = dst.numel()
     if n == 0:
         return
-    default_block, num_warps = LAUNCH[len(terms)]
+    default_block, num_warps = LAUNCH[len(terms) + (probe is not None)]
     block, num_warps = block or default_block, warps or num_warps
     mode = _MODES[dst.dtype] if rounding_seed is not None else 0
     in_memory = any(isinstance(c, torch.Tensor) for _, c in terms)
@@ -188,8 +207,9 @@ def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms:
     _axpy_kernel[grid](src, dst, n, (offset // 8) * 2, float(shrink),
                        padded[0][0], padded[0][1], padded[1][0], padded[1][1], padded[2][0], padded[2][1],
                        _signed64(rounding_seed or 0), coef_buffer,
+                       probe[0] if probe else dst, _signed64(probe[1]) if probe else 0, float(probe[2]) if probe else 0.0,
                        N_TERMS=len(terms), HEAD=head, MODE=mode, BLOCK=block, FAST=_fast(dst),
-                       COEFS_IN_MEMORY=in_memory,
+                       COEFS_IN_MEMORY=in_memory, PROBE=probe is not None,
                        num_warps=num_warps, enable_fp_fusion=False)
 
 
