@@ -7,7 +7,7 @@
 set -uo pipefail
 data=${1:?DATA_DIR}; out=${2:?OUT_DIR}; mkdir -p "$out"
 export ZOFW_TEST_DEVICE=cuda ZOFW_SHARED_DATA="$data"
-[ "${SKIP_TESTS:-0}" = 1 ] || python3 -m pytest -q -p no:cacheprovider tests/kernels tests/test_exact_weights.py \
+[ "${SKIP_TESTS:-0}" = 1 ] || python3 -m pytest -q -p no:cacheprovider tests/kernels tests/test_exact_weights.py tests/test_step_never_waits.py tests/test_just_in_time.py \
   tests/privacy/test_batch_independence.py 2>&1 | tail -15 | tee "$out/tests.txt"
 python3 - "$out" <<'PY'
 import sys

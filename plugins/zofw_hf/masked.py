@@ -94,15 +94,22 @@ class MaskedLM(HFAdapter):
 
     # --- scoring ----------------------------------------------------------------------------------
 
-    def _choice_logits(self, batch: Sequence[MaskedItem],
-                       shape: Optional[tuple[int, int]] = None) -> list[torch.Tensor]:
-        """Float32 logits of each item's choice tokens at its mask position (``shape``: see ``pad``)."""
+    def _mask_logits(self, batch: Sequence[MaskedItem], shape: Optional[tuple[int, int]] = None) -> torch.Tensor:
+        """Float32 vocabulary logits (R, V) at each row's mask position (``shape``: see ``pad``)."""
         ids, mask = pad([item.ids for item in batch], self.pad_id, "right", self.device, shape)
         hidden = self.model.base_model(input_ids=ids, attention_mask=mask)[0]  # (R, L, h)
         at = on_device(torch.tensor([item.mask_at for item in batch] + [0] * (len(ids) - len(batch))), self.device)
         rows = torch.arange(len(ids), device=self.device)
-        vocab = self._head(hidden[rows, at]).float()  # (R, V): the head sees the mask positions only
-        return [vocab[i, list(item.choices)] for i, item in enumerate(batch)]
+        return self._head(hidden[rows, at]).float()  # the head sees the mask positions only
+
+    def _choice_logits(self, batch: Sequence[MaskedItem],
+                       shape: Optional[tuple[int, int]] = None) -> list[torch.Tensor]:
+        """Float32 logits of each item's choice tokens at its mask position."""
+        vocab = self._mask_logits(batch, shape)
+        # one gather with an index built on the host and copied without a wait (no per-item indexing)
+        columns = on_device(torch.tensor([c for item in batch for c in item.choices]), self.device)
+        rows = on_device(torch.tensor([i for i, item in enumerate(batch) for _ in item.choices]), self.device)
+        return list(vocab[rows, columns].split([len(item.choices) for item in batch]))
 
     def sizes(self, item: MaskedItem) -> tuple[int]:
         return (len(item.ids),)
@@ -111,8 +118,13 @@ class MaskedLM(HFAdapter):
         if not batch:
             return torch.zeros(0, device=self.device)
         with torch.inference_mode():
-            scores = self._choice_logits(batch, (shape[0], shape[1]))
             # cross-entropy over the choices only (LM-BFF): −log softmax(choice logits)[label]
+            if len({len(item.choices) for item in batch}) == 1:  # the usual case: one (b, K) tensor, four kernels
+                vocab = self._mask_logits(batch, (shape[0], shape[1]))[:len(batch)]
+                columns = on_device(torch.tensor([list(item.choices) for item in batch]), self.device)
+                labels = on_device(torch.tensor([[item.label] for item in batch]), self.device)
+                return -F.log_softmax(vocab.gather(1, columns), dim=1).gather(1, labels).squeeze(1)
+            scores = self._choice_logits(batch, (shape[0], shape[1]))
             return torch.stack([-F.log_softmax(s, dim=0)[item.label] for s, item in zip(scores, batch)])
 
     def predict(self, examples: Sequence[Example], kind: TaskKind, batch_size: int) -> list[Prediction]:

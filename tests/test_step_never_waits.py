@@ -1,0 +1,91 @@
+"""On a GPU zofw's part of a training step never makes the host wait for the device (gpu_checks.sh runs it).
+
+A synchronising call inside a step (a read-back, a copy from pageable memory) drains the GPU's queue, and
+the host then issues the next kernels while the GPU idles. PyTorch's sync debug mode reports each one;
+zofw's code must cause none: batching, probe, release (clip, noise, ledger), update. The Hugging Face
+forward itself synchronises while building its attention mask (``padding_mask.all()``, packed-sequence
+detection from position ids): those calls are counted apart, and docs/benchmarks.md reports them.
+"""
+
+from __future__ import annotations
+
+import traceback
+import warnings
+
+import pytest
+import torch
+
+from zofw.directions import stream_seed
+from zofw.evaluate import per_example_losses
+from zofw.privacy.ledger import PrivacyLedger
+from zofw.privacy.release import PrivateRelease
+from zofw.privacy.secure import SecretStream
+from zofw.slots.estimator import UpdateContext
+from zofw.slots.task import Example
+from zofw_hf.causal import CausalLM
+from zofw_hf.masked import MaskedLM
+from zofw_zo.clippers import ScalarClipper
+from zofw_zo.estimators import DPZero, SmoothingOptions
+from zofw_zo.noise import GaussianNoise
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def adapter_and_examples(kind: str, tiny_opt, tiny_roberta, shared_data):
+    if kind == "causal":
+        adapter = CausalLM(CausalLM.Options(path=str(tiny_opt), tokenizer=str(shared_data / "tokenizers" / "opt"),
+                                            device="cuda", dtype="float16", max_length=64))
+        adapter.load("generation")
+        examples = [Example(f"Passage: {'word ' * (3 * i)}.\nQuestion: which?\nAnswer:", (f" {i}\n",))
+                    for i in range(6)]
+    else:
+        adapter = MaskedLM(MaskedLM.Options(path=str(tiny_roberta),
+                                            tokenizer=str(shared_data / "tokenizers" / "roberta"),
+                                            device="cuda", dtype="float16", max_length=64))
+        adapter.load("classification")
+        examples = [Example(f"{'fine ' * (2 * i)}day.", (" great",), (" great", " terrible"), i % 2, " It was")
+                    for i in range(6)]
+    return adapter, adapter.encode(examples)
+
+
+@pytest.mark.parametrize("kind", ["causal", "masked"])
+def test_a_private_step_never_synchronises(kind, tiny_opt, tiny_roberta, shared_data) -> None:
+    adapter, items = adapter_and_examples(kind, tiny_opt, tiny_roberta, shared_data)
+    params = adapter.trainable()
+    estimator = DPZero(SmoothingOptions())
+    release = PrivateRelease(ScalarClipper(ScalarClipper.Options(bound=1.0)), GaussianNoise(GaussianNoise.Options()),
+                             1.0, 0.1, estimator, 6.0, SecretStream(), PrivacyLedger(1e-5))
+
+    def step(t: int) -> None:
+        seed = stream_seed(0, t)
+        with torch.inference_mode():
+            measured = estimator.per_example(params, lambda: per_example_losses(adapter, items, 4), seed)
+            released = release.privatize(measured)
+            estimator.update(params, seed, released.coefficients, UpdateContext(t, 1e-3, 0.0))
+
+    sites: list[str] = []
+    inside_model = [0]
+
+    def record(message, category, filename, lineno, file=None, line=None) -> None:
+        frames = traceback.extract_stack()[:-1]
+        if any("/transformers/" in frame.filename for frame in frames):
+            inside_model[0] += 1
+            return
+        ours = [frame for frame in frames if "/zofw" in frame.filename or "/tests/" in frame.filename]
+        sites.append("".join(traceback.format_list(ours[-4:])))
+
+    with params.deferred_updates():
+        step(1)  # warm-up: pinned staging buffers, Triton compilation, cuDNN plans
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("always")
+                warnings.showwarning = record
+                step(2)
+                step(3)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    distinct = sorted(set(sites))
+    assert not sites, f"{len(sites)} synchronising calls in two steps, from:\n" + "\n".join(distinct)
+    print(f"{kind}: {inside_model[0] / 2:g} synchronising calls per step inside the Hugging Face forward")
