@@ -94,7 +94,7 @@ def bench(recipe: Recipe, parts: Components, batch: int, length: int, repeats: i
         release: PrivateRelease | NoPrivacy = PrivateRelease(
             parts.clipper, parts.noise, 1.0, 0.01, estimator, float(batch), SecretStream(), PrivacyLedger(1e-5))
     else:
-        release = NoPrivacy(float(batch))
+        release = NoPrivacy(float(batch), estimator.directions())
     counter = iter(range(1, 1 << 62))
 
     def our_step() -> None:

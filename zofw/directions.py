@@ -46,6 +46,7 @@ def direction_seeds(seed: int, count: int) -> list[int]:
 
 def iter_direction(params: TrainableParams, seed: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
     """Yield (index, parameter, its slice of u), u shaped and typed like the parameter."""
+    params.settle()  # callers write θ through these tensors: an update still pending comes first
     for index, tensor in enumerate(params.tensors):
         u = kernels.normal(seed, params.offsets[index], tensor.numel(), tensor.device)
         yield index, tensor, u.view_as(tensor).to(tensor.dtype)

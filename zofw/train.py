@@ -69,7 +69,7 @@ def plan_privacy(recipe: Recipe, parts: Components, sample_rate: float, source: 
     """Calibrate σ for the target ε (or take σ as given) and set up the private release."""
     divisor = recipe.train.expected_batch
     if not parts.estimator.private:
-        return Privacy(NoPrivacy(divisor), None, None)
+        return Privacy(NoPrivacy(divisor, parts.estimator.directions()), None, None)
     settings, steps = recipe.privacy, recipe.train.steps
     assert settings is not None and parts.clipper is not None and parts.noise is not None
     sigma = settings.noise_multiplier

@@ -183,3 +183,13 @@ def test_values_wider_or_looser_than_declared_are_refused(values, bound_scale, m
     release = release_for(DPZero(SmoothingOptions()))
     with pytest.raises(RunFailed, match=message):
         release.privatize(PerExample(values, bound_scale=bound_scale))
+
+
+def test_a_non_private_release_also_refuses_values_wider_than_declared():
+    from zofw.errors import RunFailed
+    from zofw.privacy.release import NoPrivacy
+    from zofw.slots.estimator import PerExample
+
+    with pytest.raises(RunFailed, match="declared 1 direction"):
+        NoPrivacy(4.0, directions=1).privatize(PerExample(values=torch.ones(4, 3)))
+    assert NoPrivacy(4.0, directions=3).privatize(PerExample(values=torch.ones(4, 3))).coefficients.tolist() == [1.0] * 3

@@ -1,15 +1,19 @@
 """Triton kernels for CUDA tensors: the fused direction axpy and the direction's squared norm.
 
 One launch covers a whole 1-D buffer. A program owns BLOCK consecutive elements = BLOCK/4 Philox counters:
-one ``tl.randn4x`` per counter gives the 4 normals of 4 consecutive elements, interleaved back into element
-order with join/reshape so that loads and stores stay contiguous. The buffer's global offset need not be a
-multiple of 4: the program grid is laid over counters, and HEAD = offset % 4 (a constexpr, so the common
-HEAD = 0 keeps the loads provably aligned) shifts elements against lanes. Everything is in float32 with
-fp-fusion off, so results match ``zofw.kernels.philox`` up to the GPU's log/sqrt/cos/sin (≤ 1e-6 measured).
+one Philox4x32-7 call per counter gives the 4 uniforms, Box-Muller the 4 normals of 4 consecutive
+elements, interleaved back into element order with join/reshape so that loads and stores stay
+contiguous. Programs start at multiples of 8 global elements (the rounding stream serves 8 elements per
+counter); HEAD = offset % 8 (a constexpr, so the common HEAD = 0 keeps the loads provably aligned)
+shifts elements against lanes. Arithmetic is float32 with fp-fusion off. Under the interpreter the
+results match ``zofw.kernels.philox`` up to numpy's log/cos/sin; compiled for a GPU, the Box-Muller
+transform uses the approximate PTX lg2/sin/cos (``FAST``), within 1e-3 of the reference (and nearly
+always 1e-5; tests/kernels measures both).
 
-The kernel is compute-bound, not memory-bound: on an H100 over 2.65e9 float16 elements a copy takes 3.5 ms,
-the axpy 6.5 / 12.6 / 19.3 ms with 1 / 2 / 3 terms, about 4 ms more with stochastic rounding (one more
-Philox). Each term costs one Philox-10 and the accurate libdevice logf/cosf/sinf of ``tl.randn4x``.
+Measured on an H100 over 2.65e9 float16 elements (scripts/bench_kernel.py): a copy takes 3.5 ms; the
+axpy with 1 / 2 / 3 directions 3.6 / 5.9 / 8.5 ms, with stochastic rounding 5.1 / 7.8 / 10.7 ms. With
+``probe`` the kernel also writes the next probe's perturbed weights from the values it just stored (the
+deferred update of ``zofw.just_in_time``).
 
 This module imports without Triton (``AVAILABLE`` is then False); its kernels are only called on CUDA
 tensors, or on CPU tensors under ``TRITON_INTERPRET=1`` (the tests).

@@ -136,10 +136,13 @@ class PrivateRelease:
 class NoPrivacy:
     """The release of a non-private estimator: non-finite values dropped, nothing clipped, no noise."""
 
-    def __init__(self, divisor: float) -> None:
-        self.divisor = divisor
+    def __init__(self, divisor: float, directions: Optional[int] = None) -> None:
+        self.divisor, self.directions = divisor, directions
 
     def privatize(self, measured: PerExample) -> Released:
+        if self.directions is not None and measured.values.shape[-1] != self.directions:
+            raise RunFailed(f"the estimator declared {self.directions} direction(s) but returned "
+                            f"{measured.values.shape[-1]} values per example")
         values = finite_values(measured.values)
         nonfinite = int((~torch.isfinite(measured.values)).sum())
         coefficients = values.sum(-2) / self.divisor
