@@ -12,7 +12,7 @@ import torch
 
 from zofw.directions import iter_direction
 from zofw.testing import check_estimator
-from zofw_zo.estimators import DPGD0, DPZero, SmoothingOptions, TwoPoint
+from zofw_zo.estimators import DPGD0, DPZero, DPZeroMulti, MultiDirectionOptions, SmoothingOptions, TwoPoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "zofw-forward-difference"))
 from zofw_forward_difference import ForwardDifference  # noqa: E402  (the example plugin, not installed here)
@@ -20,7 +20,10 @@ from zofw_forward_difference import ForwardDifference  # noqa: E402  (the exampl
 
 @pytest.mark.parametrize("estimator, options", [
     (TwoPoint, None), (DPZero, None), (DPZero, SmoothingOptions(direction="sphere")),
-    (DPZero, SmoothingOptions(perturbation="inplace")), (DPGD0, None), (ForwardDifference, None)])
+    (DPZero, SmoothingOptions(perturbation="inplace")), (DPGD0, None), (ForwardDifference, None),
+    (TwoPoint, SmoothingOptions(difference="forward")), (TwoPoint, SmoothingOptions(difference="forward", perturbation="inplace")),
+    (DPZeroMulti, MultiDirectionOptions(directions=5)),
+    (DPZeroMulti, MultiDirectionOptions(directions=3, direction="sphere", perturbation="inplace"))])
 def test_shipped_estimators_conform(estimator, options) -> None:
     check_estimator(estimator, options)
 

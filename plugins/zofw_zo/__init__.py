@@ -2,13 +2,13 @@
 
 from zofw import hookimpl
 from zofw_zo.clippers import L2Clipper, ScalarClipper
-from zofw_zo.estimators import DPGD0, DPZero, TwoPoint
+from zofw_zo.estimators import DPGD0, DPZero, DPZeroMulti, TwoPoint
 from zofw_zo.noise import GaussianNoise
 
 
 @hookimpl
 def register_estimators(register):
-    for estimator in (TwoPoint, DPZero, DPGD0):
+    for estimator in (TwoPoint, DPZero, DPZeroMulti, DPGD0):
         register(estimator)
 
 

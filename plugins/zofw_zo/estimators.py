@@ -1,23 +1,27 @@
-"""Zeroth-order estimators: MeZO's two-point step, DPZero (Algorithm 2) and DPGD-0th (Algorithm 1).
+"""Zeroth-order estimators: MeZO's two-point step, DPZero (Algorithm 2), its K-direction form and
+DPGD-0th (Algorithm 1).
 
-All three share one probe and one update:
-- probe: two forwards that see θ + λu and θ − λu, formed just in time layer by layer
-  (``zofw.directions.perturbed``): θ is never written, so the weights stay bitwise exact in fp16/bf16;
-- update: ONE fused pass θ ← (1 − η·wd)·θ − η·ĝ·u (− η·noise for DPGD-0th), rounded once, stochastically
-  in half precision so that steps below half an ulp are not lost.
-Each weight element's direction is regenerated three times per step (two probes, one update).
+All share one probe and one update:
+- probe, per direction: two forwards that see θ + λu and θ − λu (or θ + λu and θ, one-sided), formed
+  just in time layer by layer (``zofw.directions.perturbed``): θ is never written, so the weights stay
+  bitwise exact in fp16/bf16;
+- update: a fused pass θ ← (1 − η·wd)·θ − η·(1/K)·Σ_k ĝ_k·u_k (− η·noise for DPGD-0th), rounded once,
+  stochastically in half precision so that steps below half an ulp are not lost; in the training loop
+  it rides on the next probe's pass over the weights (``zofw.just_in_time``).
+The K directions of a step come from ``direction_seeds(step seed, K)``; K = 1 is the step seed itself.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, Sequence
 
 import torch
 from pydantic import Field
 
 from zofw.batching import on_device
-from zofw.directions import perturb_, perturbed, squared_norm, stream_seed, update_
+from zofw.directions import direction_seeds, perturb_, perturbed, squared_norm, stream_seed, update_
+from zofw.kernels.philox import Coefficient
 from zofw.params import TrainableParams
 from zofw.slots.base import Options
 from zofw.slots.estimator import Estimator, LossFn, PerExample, UpdateContext
@@ -27,63 +31,95 @@ _ROUNDING_STREAM = 1 << 40  # stream index of the (public) stochastic-rounding s
 class SmoothingOptions(Options):
     smoothing: float = Field(1e-3, gt=0, allow_inf_nan=False)  # λ: MeZO and DPZero use 1e-3
     direction: Literal["gaussian", "sphere"] = "gaussian"  # sphere: u uniform on the radius-√d sphere (paper)
+    # central: d_i = (f(θ+λu) − f(θ−λu)) / 2λ, bias O(λ²); forward: (f(θ+λu) − f(θ)) / λ, bias O(λ), the
+    # same two forwards (the one-sided SPSA of the ZO literature)
+    difference: Literal["central", "forward"] = "central"
     # fp16/bf16 weights: round each update stochastically (unbiased), so updates below half an ulp
     # (η·ĝ·u at η = 1e-6 often is) still move θ in expectation instead of vanishing
     stochastic_rounding: bool = True
-    # exact: forwards see θ ± λu formed just in time per layer, θ never written (bitwise exact in fp16/bf16,
-    # one kernel launch per layer per forward); inplace: θ += λu, θ −= 2λu, then restore fused with the
-    # update (three single-launch passes, fastest where launches dominate, but fp16/bf16 round-trip drift)
+    # exact: forwards see θ ± λu formed just in time per layer, θ never written (bitwise exact in fp16/bf16);
+    # inplace: θ is moved along u and restored inside the update (fastest where launches dominate, but
+    # fp16/bf16 round-trip drift)
     perturbation: Literal["exact", "inplace"] = "exact"
 
-def probe(params: TrainableParams, losses: LossFn, seed: int, smoothing: float,
-          inplace: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-example central differences (f(θ+λu) − f(θ−λu)) / 2λ and the mean of the two losses.
 
-    ``inplace`` leaves θ at θ − λu: the update restores it in the same pass as the step."""
+class MultiDirectionOptions(SmoothingOptions):
+    directions: int = Field(4, ge=1, le=4096)  # K: each example contributes K differences per step
+
+
+def probe(params: TrainableParams, losses: LossFn, seed: int, smoothing: float, inplace: bool = False,
+          one_sided: bool = False) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Per-example differences along u(seed), a loss near θ, and where θ was left.
+
+    Central: (f(θ+λu) − f(θ−λu)) / 2λ with the mean of the two losses; one-sided: (f(θ+λu) − f(θ)) / λ
+    with f(θ). The third value is a with θ left at θ + a·u: 0 when exact (θ never written), −λ (central)
+    or +λ (one-sided) in place; the update takes it out in the same pass as the step.
+    """
+    if one_sided:
+        base = losses()
+        if inplace:
+            perturb_(params, seed, +smoothing)
+            plus, left = losses(), smoothing
+        else:
+            with perturbed(params, seed, +smoothing):
+                plus = losses()
+            left = 0.0
+        wide = torch.promote_types(plus.dtype, torch.float32)  # at least fp32: λ-differences are small
+        return (plus.to(wide) - base.to(wide)) / smoothing, base.to(wide), left
     if inplace:
         perturb_(params, seed, +smoothing)
         plus = losses()
         perturb_(params, seed, -2 * smoothing)
-        minus = losses()
+        minus, left = losses(), -smoothing
     else:
         with perturbed(params, seed, +smoothing):
             plus = losses()
         with perturbed(params, seed, -smoothing):
             minus = losses()
-    wide = torch.promote_types(plus.dtype, torch.float32)  # at least fp32: λ-differences are small
+        left = 0.0
+    wide = torch.promote_types(plus.dtype, torch.float32)
     plus, minus = plus.to(wide), minus.to(wide)
-    return (plus - minus) / (2 * smoothing), (plus + minus) / 2
+    return (plus - minus) / (2 * smoothing), (plus + minus) / 2, left
 
-def step_along(params: TrainableParams, seed: int, coefficient: float | torch.Tensor, context: UpdateContext,
-               stochastic_rounding: bool, displaced: float = 0.0) -> None:
-    """θ ← (1 − η·wd)·(θ + displaced·u) − η·coefficient·u(seed) [− η·noise], one fused pass over the weights
-    (``displaced``: λ when an in-place probe left θ at θ − λu).
 
-    A tensor ``coefficient`` stays on the device: the kernel reads it there, so the host never waits for
-    the GPU inside a step and keeps queueing the next step's work."""
-    if isinstance(coefficient, torch.Tensor) and params.tensors:
-        coefficient = on_device(coefficient.detach().reshape(()), params.tensors[0].device)
+def step_along(params: TrainableParams, step_seed: int, moves: Sequence[tuple[int, Coefficient]],
+               context: UpdateContext, stochastic_rounding: bool,
+               displaced: Sequence[tuple[int, float]] = ()) -> None:
+    """θ ← (1 − η·wd)·θ − η·Σ_k c_k·u(seed_k) [− η·noise], in one fused pass over the weights.
+
+    ``moves`` are (seed_k, c_k); ``displaced`` are (seed, a) with θ currently at θ + Σ a·u(seed) (an in-place
+    probe), taken out in the same pass. A tensor c_k stays on the device: the kernel reads it there, so the
+    host never waits for the GPU inside a step. The stochastic-rounding stream comes from ``step_seed``.
+    """
+    device = params.tensors[0].device if params.tensors else None
+    moves = [(seed, on_device(c.detach().reshape(()), device) if isinstance(c, torch.Tensor) and device else c)
+             for seed, c in moves]
     shrink = [1 - context.lr * context.weight_decay if decays else 1.0 for decays in params.decay]
     if displaced and len(set(shrink)) > 1:  # restore first: weight decay must not shrink the probe's offset
-        perturb_(params, seed, displaced)
-        displaced = 0.0
-    terms = [(seed, displaced * shrink[0] - context.lr * coefficient)]
+        for seed, amount in displaced:
+            perturb_(params, seed, -amount)
+        displaced = ()
+    offset = dict(displaced)
+    terms = [(seed, -offset.pop(seed, 0.0) * shrink[0] - context.lr * c) for seed, c in moves]
+    terms += [(seed, -amount * shrink[0]) for seed, amount in offset.items()]
     if context.parameter_noise is not None:
         key, scale = context.parameter_noise.term(params)
         terms.append((key, -context.lr * scale))
     half = params.tensors and params.tensors[0].dtype in (torch.float16, torch.bfloat16)
-    rounding = stream_seed(seed, _ROUNDING_STREAM) if stochastic_rounding and half else None
+    rounding = stream_seed(step_seed, _ROUNDING_STREAM) if stochastic_rounding and half else None
     update_(params, terms, shrink, rounding)
 
-class _CentralDifference(Estimator):
-    """Shared probe and update of the single-direction estimators below."""
+
+class _ZerothOrder(Estimator):
+    """Shared probe and update: K directions drawn from the step's seed (``direction_seeds``)."""
 
     Options = SmoothingOptions
     options: SmoothingOptions
 
     def __init__(self, options: SmoothingOptions) -> None:
         super().__init__(options)
-        self._scale: dict[int, float] = {}  # seed -> ‖u‖ scale factor of a sphere direction
+        self._scales: dict[int, list[float]] = {}  # step seed -> each direction's scale (sphere)
+        self._left: dict[int, list[tuple[int, float]]] = {}  # step seed -> where an in-place probe left θ
 
     def _direction_scale(self, params: TrainableParams, seed: int) -> float:
         """u = s·z with z ~ N(0, I): s = 1 (Gaussian) or √d/‖z‖ (uniform on the radius-√d sphere)."""
@@ -92,36 +128,63 @@ class _CentralDifference(Estimator):
         return math.sqrt(params.numel() / squared_norm(params, seed))
 
     def per_example(self, params: TrainableParams, losses: LossFn, seed: int) -> PerExample:
-        scale = self._scale[seed] = self._direction_scale(params, seed)
-        differences, mean_loss = probe(params, losses, seed, self.options.smoothing * scale,
-                                       self.options.perturbation == "inplace")
-        # d_i = (f(θ+λu) − f(θ−λu)) / 2λ with u = s·z: the probe used λ·s along z
-        values = (differences * scale).unsqueeze(1)
-        return PerExample(values=values, bound_scale=self.bound_scale(params, seed, scale), loss=mean_loss)
+        seeds = direction_seeds(seed, self.directions())
+        scales = self._scales[seed] = [self._direction_scale(params, s) for s in seeds]
+        inplace, one_sided = self.options.perturbation == "inplace", self.options.difference == "forward"
+        columns, loss, left = [], None, []
+        for k, (direction, scale) in enumerate(zip(seeds, scales)):
+            # d_i along u = s·z: the probe moves λ·s along z; differences / λs·s = differences along u
+            differences, near, at = probe(params, losses, direction, self.options.smoothing * scale, inplace,
+                                          one_sided)
+            if at and k + 1 < len(seeds):  # put θ back before the next direction's probe
+                perturb_(params, direction, -at)
+                at = 0.0
+            if at:
+                left.append((direction, at))
+            columns.append(differences * scale)
+            loss = near if loss is None else loss
+        self._left[seed] = left
+        values = torch.stack(columns, dim=1)
+        return PerExample(values=values, bound_scale=self.bound_scale(params, seed, scales[0]), loss=loss)
 
     def bound_scale(self, params: TrainableParams, seed: int, scale: float) -> float:
         return 1.0
 
     def update(self, params: TrainableParams, seed: int, coefficients: torch.Tensor,
                context: UpdateContext) -> None:
-        scale = self._scale.pop(seed, None)
-        if scale is None:
-            scale = self._direction_scale(params, seed)
-        displaced = self.options.smoothing * scale if self.options.perturbation == "inplace" else 0.0
-        step_along(params, seed, coefficients[0] * scale, context, self.options.stochastic_rounding, displaced)
+        seeds = direction_seeds(seed, self.directions())
+        scales = self._scales.pop(seed, None) or [self._direction_scale(params, s) for s in seeds]
+        # the mean over the K directions: a step size means the same whatever K is
+        moves = [(s, coefficients[k] * (scale / len(seeds))) for k, (s, scale) in enumerate(zip(seeds, scales))]
+        step_along(params, seed, moves, context, self.options.stochastic_rounding, self._left.pop(seed, []))
 
-class TwoPoint(_CentralDifference):
+
+class TwoPoint(_ZerothOrder):
     """MeZO's two-point (SPSA) estimator along a seeded direction; not private."""
 
     name = "two_point"
     private = False
 
-class DPZero(_CentralDifference):
+
+class DPZero(_ZerothOrder):
     """DPZero: clip each example's directional derivative, privatise one scalar per step."""
 
     name = "dpzero"
 
-class DPGD0(_CentralDifference):
+
+class DPZeroMulti(_ZerothOrder):
+    """DPZero with K directions per step (DP-AggZO): each example's K differences are clipped together
+    (clipper ``l2``: the K-vector to norm C) and ONE K-dimensional Gaussian is released per step."""
+
+    name = "dpzero_multi"
+    Options = MultiDirectionOptions
+    options: MultiDirectionOptions
+
+    def directions(self) -> int:
+        return self.options.directions
+
+
+class DPGD0(_ZerothOrder):
     """DPGD-0th: clip each example's vector d_i·u to norm C, add d-dimensional noise from a secret key."""
 
     name = "dpgd0"

@@ -116,7 +116,77 @@ def test_a_coefficient_left_on_the_device_gives_the_same_update_as_a_number(dtyp
     start = torch.randn(1000).to(dtype)
     as_number, as_tensor = (TrainableParams(["w"], [start.clone()]) for _ in range(2))
     context = UpdateContext(1, 1e-2, 0.1)
-    step_along(as_number, 7, 2.5, context, stochastic_rounding=True)
+    step_along(as_number, 7, [(7, 2.5)], context, stochastic_rounding=True)
     DPZero(SmoothingOptions()).update(as_tensor, 7, torch.tensor([2.5], dtype=torch.float64), context)
     assert torch.equal(as_number.tensors[0], as_tensor.tensors[0])
     assert not torch.equal(as_number.tensors[0], start)
+
+
+def smooth(dims: int = 12, n: int = 4):
+    """Per-example losses Σ_j w_ij·exp(θ_j) (not quadratic: finite differences have a bias), float64."""
+    torch.manual_seed(3)
+    theta = torch.randn(dims, dtype=torch.float64) * 0.3
+    weights = torch.rand(n, dims, dtype=torch.float64)
+    params = TrainableParams(["w"], [theta])
+    return params, (lambda: (weights * theta.exp()).sum(1)), (lambda: weights * theta.exp())
+
+
+@pytest.mark.parametrize("difference, order", [("central", 2), ("forward", 1)])
+def test_a_difference_misses_the_directional_derivative_by_lambda_to_its_order(difference, order):
+    params, losses, gradients = smooth()
+    errors = []
+    for smoothing in (1e-2, 1e-3):
+        estimator = TwoPoint(SmoothingOptions(smoothing=smoothing, difference=difference))
+        values = estimator.per_example(params, losses, seed=5).values[:, 0]
+        estimator.update(params, 5, torch.zeros(1, dtype=torch.float64), UpdateContext(1, 0.0, 0.0))
+        exact = gradients() @ direction(params, 5)
+        errors.append(float((values - exact).abs().max()))
+    assert errors[0] / errors[1] == pytest.approx(10.0 ** order, rel=0.2)  # λ ten times smaller
+
+
+@pytest.mark.parametrize("difference", ["central", "forward"])
+def test_the_mean_over_directions_approaches_the_gradient(difference):
+    params, losses, gradients = smooth()
+    estimator = TwoPoint(SmoothingOptions(smoothing=1e-4, difference=difference))
+    total = torch.zeros(12, dtype=torch.float64)
+    draws = 4000
+    for seed in range(draws):
+        values = estimator.per_example(params, losses, seed).values[:, 0]
+        estimator.update(params, seed, torch.zeros(1, dtype=torch.float64), UpdateContext(1, 0.0, 0.0))
+        total += values.mean() * direction(params, seed)
+    gradient = gradients().mean(0)
+    assert float((total / draws - gradient).norm() / gradient.norm()) < 0.15
+
+
+def test_k_directions_with_k_1_is_dpzero_bit_for_bit():
+    from zofw_zo.estimators import DPZeroMulti, MultiDirectionOptions
+
+    results = []
+    for estimator in (DPZero(SmoothingOptions()), DPZeroMulti(MultiDirectionOptions(directions=1))):
+        params, losses, _ = quadratic()
+        measured = estimator.per_example(params, losses, seed=77)
+        estimator.update(params, 77, measured.values.mean(0), UpdateContext(1, 0.1, 0.01))
+        results.append((measured.values, torch.cat([t.flatten() for t in params.tensors])))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+
+
+def test_k_directions_are_released_as_one_gaussian_per_step():
+    from zofw.privacy.ledger import PrivacyLedger
+    from zofw.privacy.release import PrivateRelease
+    from zofw.privacy.secure import SecretStream
+    from zofw_zo.clippers import BoundOptions, L2Clipper
+    from zofw_zo.estimators import DPZeroMulti, MultiDirectionOptions
+
+    estimator = DPZeroMulti(MultiDirectionOptions(directions=8))
+    ledger = PrivacyLedger(1e-5)
+    release = PrivateRelease(L2Clipper(BoundOptions(bound=1.0)), GaussianNoise(GaussianNoise.Options()), 1.3, 0.01,
+                             estimator, 4.0, SecretStream(), ledger)
+    params, losses, _ = quadratic()
+    for step in range(1, 4):
+        measured = estimator.per_example(params, losses, seed=step)
+        assert measured.values.shape == (5, 8)
+        released = release.privatize(measured)
+        assert released.coefficients.shape == (8,)
+        estimator.update(params, step, released.coefficients, UpdateContext(step, 1e-3, 0.0))
+    assert ledger.steps == 3 and len(ledger.events) == 1 and ledger.events[0].noise_multiplier == 1.3
+    assert release.scale == pytest.approx(1.3)  # L2-clipped K-vector: sensitivity C whatever K is

@@ -50,8 +50,8 @@ def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float,
     """dst ← shrink·src + Σ_j coef_j · u(seed_j)[offset : offset+n], in float32, rounded once to dst.dtype.
 
     ``dst`` may be ``src`` (in place; no other overlap). Both 1-D, contiguous, same numel, device and dtype
-    (float32, float16 or bfloat16). ``terms`` are (seed, coef) pairs; at most 3 with nonzero coefficients
-    (zero ones are skipped). A coefficient may be a 0-d tensor on dst's device: the kernel reads it there,
+    (float32, float16 or bfloat16). ``terms`` are (seed, coef) pairs (zero Python coefficients are skipped);
+    a pass takes up to 3, more take one pass per 3, each rounded once. A coefficient may be a 0-d tensor on dst's device: the kernel reads it there,
     so a coefficient computed on the GPU (the released one) never stalls the host. Seeds are 64-bit keys in
     [0, 2^64). With ``rounding_seed`` and a float16 or bfloat16 ``dst``, rounding is stochastic and unbiased
     (up in magnitude with probability equal to the fractional distance between the two neighbours), driven
@@ -63,9 +63,21 @@ def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float,
     result is bitwise what the two passes would give.
     """
     live = philox.check_axpy(dst, src, terms, offset, rounding_seed, probe)
-    _passed[0] += src.numel()
     backend = _triton_for(dst.device) if dst.dtype != torch.float64 else None
-    (backend or philox).axpy_directions_(dst, src, shrink, live, offset, rounding_seed, probe=probe)
+    # one pass takes at most MAX_TERMS directions: more (K-direction updates) take ⌈n/3⌉ passes, each
+    # rounded once, with rounding streams of their own; the probe rides on the last
+    chunks = [live[i:i + philox.MAX_TERMS] for i in range(0, len(live), philox.MAX_TERMS)] or [[]]
+    for index, chunk in enumerate(chunks):
+        last = index == len(chunks) - 1
+        rounding = rounding_seed if rounding_seed is None or index == 0 else _chunk_rounding_seed(rounding_seed, index)
+        _passed[0] += src.numel()
+        (backend or philox).axpy_directions_(dst, src if index == 0 else dst, shrink if index == 0 else 1.0, chunk,
+                                             offset, rounding, probe=probe if last else None)
+
+
+def _chunk_rounding_seed(rounding_seed: int, index: int) -> int:
+    """A distinct rounding key for pass ``index`` of a many-term update (SplitMix64 step, stays in [0, 2^64))."""
+    return (rounding_seed + index * 0x9E3779B97F4A7C15) & ((1 << 64) - 1)
 
 
 def squared_norm(seed: int, numel: int, device: torch.device | str = "cpu") -> float:
