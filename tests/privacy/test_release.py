@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from zofw.directions import direction_seeds
 from zofw.errors import BadInput, RunFailed
 from zofw.plugins import registries
 from zofw.privacy.ledger import PrivacyLedger
@@ -104,10 +105,12 @@ def test_with_values_fixed_a_release_space_update_moves_theta_only_along_u(estim
     assert released.parameter_noise is None and float(released.public.abs().sum()) > 0
     estimator.update(params, 3, released.coefficients, UpdateContext(1, 0.1, 0.0, released.parameter_noise))
     step = torch.cat([t.flatten() for t in params.tensors]) - before
-    u = direction(params, 3)
-    orthogonal = step - (step @ u) / (u @ u) * u
-    assert float(step.norm()) > 1e-3  # the noisy scalar moved θ …
-    assert float(orthogonal.norm()) < 1e-9 * float(step.norm()) + 1e-12  # … along u and nowhere else
+    # the K public directions of the step (K = 1: u(seed) itself)
+    basis = torch.stack([direction(params, s) for s in direction_seeds(3, estimator.directions())], dim=1)
+    along = basis @ torch.linalg.lstsq(basis, step.unsqueeze(1)).solution
+    orthogonal = step - along.squeeze(1)
+    assert float(step.norm()) > 1e-3  # the noisy values moved θ …
+    assert float(orthogonal.norm()) < 1e-9 * float(step.norm()) + 1e-12  # … along the u_k and nowhere else
 
 
 def test_dpgd0_releases_no_noisy_scalar_and_noises_every_coordinate_once():
