@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from zofw.config import ComponentSpec, Recipe, describe
 from zofw.errors import BadInput
 from zofw.plugins import registries
+from zofw.privacy.release import check_mechanism
 from zofw.slots.accountant import Accountant
 from zofw.slots.base import Component
 from zofw.slots.clipper import Clipper
@@ -58,10 +59,14 @@ def build(recipe: Recipe, source: str) -> Components:
                            "the recipe needs a [privacy] and a [clipper] table")
         clipper = make("clippers", recipe.clipper, "clipper")
         noise = make("noise", recipe.noise, "noise")
+        check_mechanism(estimator, noise)  # type: ignore[arg-type]
         names = [recipe.privacy.accountant, *recipe.privacy.report]
         for name in dict.fromkeys(names):
             key = "privacy.accountant" if name == recipe.privacy.accountant else "privacy.report"
             accountants[name] = make("accountants", ComponentSpec(name=name), key)  # type: ignore[assignment]
+            if noise.mechanism not in accountants[name].mechanisms:
+                raise BadInput(f"{key}: accountant '{name}' cannot compose {noise.mechanism} noise (it composes "
+                               f"{', '.join(accountants[name].mechanisms)}); choose another or change noise.name")
     elif recipe.privacy is not None or recipe.clipper is not None:
         raise BadInput(f"recipe {source}: estimator '{estimator.name}' is not private: "
                        "remove the [privacy] and [clipper] tables, or choose a private estimator")

@@ -1,10 +1,10 @@
-"""First-party plugin: privacy accountants from dp-accounting (RDP, PLD) and prv-accountant (PRV)."""
+"""First-party plugin: privacy accountants from dp-accounting (RDP, PLD), prv-accountant (PRV), and pure ε-DP."""
 
 from zofw import hookimpl
-from zofw_privacy.accountants import PLDAccountant, PRVAccountant, RDPAccountant
+from zofw_privacy.accountants import PLDAccountant, PRVAccountant, PureDPAccountant, RDPAccountant
 
 
 @hookimpl
 def register_accountants(register):
-    for accountant in (RDPAccountant, PLDAccountant, PRVAccountant):
+    for accountant in (RDPAccountant, PLDAccountant, PRVAccountant, PureDPAccountant):
         register(accountant)

@@ -2,13 +2,13 @@
 
 from zofw import hookimpl
 from zofw_zo.clippers import L2Clipper, ScalarClipper
-from zofw_zo.estimators import DPGD0, DPZero, DPZeroMulti, TwoPoint
-from zofw_zo.noise import GaussianNoise
+from zofw_zo.estimators import DPGD0, DPZero, DPZeroMulti, DPZOLaplace, TwoPoint
+from zofw_zo.noise import GaussianNoise, LaplaceNoise
 
 
 @hookimpl
 def register_estimators(register):
-    for estimator in (TwoPoint, DPZero, DPZeroMulti, DPGD0):
+    for estimator in (TwoPoint, DPZero, DPZeroMulti, DPZOLaplace, DPGD0):
         register(estimator)
 
 
@@ -21,3 +21,4 @@ def register_clippers(register):
 @hookimpl
 def register_noise(register):
     register(GaussianNoise)
+    register(LaplaceNoise)

@@ -184,6 +184,33 @@ class DPZeroMulti(_ZerothOrder):
         return self.options.directions
 
 
+class DPZOLaplace(_ZerothOrder):
+    """DP-ZO (Tang et al. 2024): release the unnormalised difference, Laplace noise, pure ε-DP.
+
+    Each example contributes f(θ+λu) − f(θ−λu) (one-sided: f(θ+λu) − f(θ)), not divided by 2λ, so the
+    clipper's C bounds the loss difference itself (the paper: C = 0.05 at λ = 1e-3). Under add/remove-one
+    neighbours the clipped sum moves by at most C (L1 = L2, one value); Laplace noise of scale σ·C makes
+    each release (1/σ)-DP, amplified by Poisson sampling (accountants ``pure`` and ``pld``). The update
+    divides the released value by 2λ (or λ) to step along the gradient estimate.
+    """
+
+    name = "dp_zo_laplace"
+    requires_mechanism = "laplace"
+
+    def _unnormalised(self) -> float:
+        """difference = derivative estimate × this (2λ central, λ forward)."""
+        return self.options.smoothing * (2.0 if self.options.difference == "central" else 1.0)
+
+    def per_example(self, params: TrainableParams, losses: LossFn, seed: int) -> PerExample:
+        measured = super().per_example(params, losses, seed)
+        return PerExample(values=measured.values * self._unnormalised(), bound_scale=measured.bound_scale,
+                          loss=measured.loss)
+
+    def update(self, params: TrainableParams, seed: int, coefficients: torch.Tensor,
+               context: UpdateContext) -> None:
+        super().update(params, seed, coefficients / self._unnormalised(), context)
+
+
 class DPGD0(_ZerothOrder):
     """DPGD-0th: clip each example's vector d_i·u to norm C, add d-dimensional noise from a secret key."""
 

@@ -17,7 +17,7 @@ from zofw.privacy.secure import SecretStream
 from zofw.slots.estimator import Estimator, PerExample, UpdateContext
 from zofw_zo.clippers import BoundOptions, L2Clipper, ScalarClipper
 from zofw_zo.estimators import DPGD0, DPZero, SmoothingOptions
-from zofw_zo.noise import GaussianNoise
+from zofw_zo.noise import GaussianNoise, LaplaceNoise
 
 from tests.plugins.test_estimators import direction, quadratic
 
@@ -33,7 +33,10 @@ class FourDirections(DPZero):
 
 def release_for(estimator: Estimator, clipper=None, sigma: float = 1.0, divisor: float = 1.0,
                 source: SecretStream | None = None, ledger: PrivacyLedger | None = None) -> PrivateRelease:
-    return PrivateRelease(clipper or ScalarClipper(BoundOptions(bound=3.0)), GaussianNoise(GaussianNoise.Options()),
+    # the noise the estimator needs (DP-ZO: Laplace), Gaussian otherwise
+    noise = LaplaceNoise(LaplaceNoise.Options()) if estimator.requires_mechanism == "laplace" else \
+        GaussianNoise(GaussianNoise.Options())
+    return PrivateRelease(clipper or ScalarClipper(BoundOptions(bound=3.0)), noise,
                           sigma, 0.1, estimator, divisor, source or SecretStream(), ledger or PrivacyLedger(1e-5))
 
 

@@ -82,6 +82,13 @@ class Released:
                             f"{self.parameter_noise.drawn} of {params.numel()} trainable coordinates")
 
 
+def check_mechanism(estimator: Estimator, noise: Noise) -> None:
+    """An estimator whose privacy statement needs one mechanism (DP-ZO: Laplace) gets that one or none."""
+    if estimator.requires_mechanism not in (None, noise.mechanism):
+        raise BadInput(f"noise.name: estimator '{estimator.name}' needs {estimator.requires_mechanism} noise, "
+                       f"the recipe gives '{noise.name}' ({noise.mechanism})")
+
+
 class PrivateRelease:
     """Clip → noise → account, for one private estimator; noise goes where the estimator declares."""
 
@@ -92,6 +99,7 @@ class PrivateRelease:
         if self.noise_space == "parameters" and type(noise).sample_like is Noise.sample_like:
             raise BadInput(f"noise.name: estimator '{estimator.name}' adds noise to the parameters, which "
                            f"noise '{noise.name}' cannot do")
+        check_mechanism(estimator, noise)
         self.clipper, self.noise, self.source = clipper, noise, source
         self.noise_multiplier, self.sample_rate, self.divisor = noise_multiplier, sample_rate, divisor
         self.dims = estimator.directions()

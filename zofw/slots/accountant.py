@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 from zofw.privacy.ledger import PrivacyEvent
 from zofw.slots.base import Component
@@ -10,6 +10,10 @@ from zofw.slots.base import Component
 
 class Accountant(Component):
     """Base class of privacy accountants."""
+
+    # The ledger mechanisms (``Noise.mechanism``) it can compose, Poisson-subsampled: a recipe whose noise
+    # is not among them is refused before anything runs, and ``epsilon`` refuses such events too.
+    mechanisms: ClassVar[tuple[str, ...]] = ("gaussian",)
 
     def epsilon(self, events: Sequence[PrivacyEvent], delta: float) -> float:
         """ε at ``delta`` of the composition of ``events`` (an upper bound where the method gives one)."""

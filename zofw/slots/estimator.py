@@ -53,6 +53,9 @@ class Estimator(Component):
     # parameter coordinate in the update pass ("parameters": DPGD-0th). The release reads this
     # declaration; an estimator never adds or skips noise itself.
     noise_space: ClassVar[Literal["release", "parameters"]] = "release"
+    # The noise mechanism its privacy statement needs (e.g. "laplace" for pure ε-DP), or None for any:
+    # the release refuses a recipe whose noise is another one.
+    requires_mechanism: ClassVar[Optional[str]] = None
 
     def directions(self) -> int:
         """K, the number of values each example contributes per step."""
