@@ -111,7 +111,7 @@ def test_list_json_has_every_slot_and_first_party_components():
     result = invoke("list", "--json")
     assert result.exit_code == 0
     table = json.loads(result.stdout)
-    assert set(table) == {"estimators", "clippers", "noise", "accountants", "models", "tasks"}
+    assert set(table) == {"estimators", "clippers", "schedules", "noise", "accountants", "models", "tasks"}
     estimators = {row["name"]: row for row in table["estimators"]}
     assert {"two_point", "dpzero", "dpgd0"} <= set(estimators)
     assert estimators["dpzero"]["plugin"] == "zo" and estimators["dpzero"]["summary"]

@@ -17,6 +17,7 @@ from zofw.slots.clipper import Clipper
 from zofw.slots.estimator import Estimator
 from zofw.slots.model import ModelAdapter
 from zofw.slots.noise import Noise
+from zofw.slots.schedule import Schedule
 from zofw.slots.task import Task
 
 
@@ -28,6 +29,7 @@ class Components:
     clipper: Optional[Clipper]
     noise: Optional[Noise]
     accountants: dict[str, Accountant]  # by name: the calibrating one and every reported one
+    schedule: Schedule
 
 
 def build(recipe: Recipe, source: str) -> Components:
@@ -70,6 +72,10 @@ def build(recipe: Recipe, source: str) -> Components:
     elif recipe.privacy is not None or recipe.clipper is not None:
         raise BadInput(f"recipe {source}: estimator '{estimator.name}' is not private: "
                        "remove the [privacy] and [clipper] tables, or choose a private estimator")
+    schedule = make("schedules", recipe.schedule, "schedule")
+    if schedule.changes_smoothing() and not estimator.follows_smoothing_schedule:  # type: ignore[attr-defined]
+        raise BadInput(f"recipe {source}: schedule '{schedule.name}' changes λ, which estimator "
+                       f"'{estimator.name}' does not follow (keep its λ fixed, e.g. smoothing_decay = 1)")
     return Components(
         model=make("models", recipe.model, "model"),  # type: ignore[arg-type]
         task=make("tasks", recipe.task, "task"),  # type: ignore[arg-type]
@@ -77,4 +83,5 @@ def build(recipe: Recipe, source: str) -> Components:
         clipper=clipper,  # type: ignore[arg-type]
         noise=noise,  # type: ignore[arg-type]
         accountants=accountants,
+        schedule=schedule,  # type: ignore[arg-type]
     )

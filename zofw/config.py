@@ -66,6 +66,7 @@ class Recipe(Section):
     estimator: ComponentSpec
     clipper: Optional[ComponentSpec] = None
     noise: ComponentSpec = ComponentSpec(name="gaussian")
+    schedule: ComponentSpec = ComponentSpec(name="constant")  # step size and λ per step
     privacy: Optional[PrivacyConfig] = None
     train: TrainConfig
 

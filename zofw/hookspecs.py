@@ -35,6 +35,14 @@ def register_clippers(register: Register) -> None:
     """
 
 
+@hookspec
+def register_schedules(register: Register) -> None:
+    """Register step-size and smoothing schedules (subclasses of :class:`zofw.slots.schedule.Schedule`).
+
+    :param register: call with each schedule class.
+    """
+
+
 # --- privacy ------------------------------------------------------------------------------------
 
 

@@ -85,6 +85,17 @@ class TrainableParams:
             self._just_in_time = JustInTime(self)
         return self._just_in_time
 
+    def snapshot(self) -> list[torch.Tensor]:
+        """A copy of every trainable tensor (memory: one copy of the trainable subset)."""
+        self.settle()
+        return [tensor.detach().clone() for tensor in self.tensors]
+
+    def pull_toward_(self, anchor: list[torch.Tensor], weight: float) -> None:
+        """θ ← θ − weight·(θ − anchor), in place (a proximal step toward an earlier iterate)."""
+        self.settle()
+        for tensor, target in zip(self.tensors, anchor):
+            tensor.lerp_(target, weight)
+
     def settle(self) -> None:
         """Apply an update still pending (see ``zofw.just_in_time``): call before reading θ directly."""
         if self._just_in_time is not None:

@@ -13,12 +13,14 @@ from zofw.slots.clipper import Clipper
 from zofw.slots.estimator import Estimator
 from zofw.slots.model import ModelAdapter
 from zofw.slots.noise import Noise
+from zofw.slots.schedule import Schedule
 from zofw.slots.task import Task
 
 # slot name -> (hook that fills it, base class of its components)
 SLOTS: dict[str, tuple[str, type[Component]]] = {
     "estimators": ("register_estimators", Estimator),
     "clippers": ("register_clippers", Clipper),
+    "schedules": ("register_schedules", Schedule),
     "noise": ("register_noise", Noise),
     "accountants": ("register_accountants", Accountant),
     "models": ("register_models", ModelAdapter),

@@ -127,23 +127,32 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
     bar = tqdm(range(1, train.steps + 1), desc=f"{estimator.name} on {task.name}", unit="step",
                dynamic_ncols=True, mininterval=0.5)
     stepping = 0.0  # seconds spent in steps, evaluations and accounting excluded
+    anchor: Optional[list[torch.Tensor]] = None  # θ at the start of the schedule's stage (proximal pull)
     # each update is fused into the next step's first forward pass over the weights (zofw.just_in_time)
     with params.deferred_updates():
         for step in bar:
             tick = time.perf_counter()
             # 1. sample a batch: Poisson, as the accountant assumes
             batch = [train_items[i] for i in sampler.sample()]
-            # 2. probe the loss along the public direction u(seed): perturb, forward twice
+            # 2. probe the loss along the public direction u(seed): perturb, forward twice; the schedule
+            # (public) sets this step's step size and λ
             seed = stream_seed(recipe.seed, step)
+            plan = parts.schedule.plan(step, train.steps)
+            estimator.smoothing_factor = plan.smoothing_factor
+            if plan.proximal and (plan.new_anchor or anchor is None):
+                anchor = params.snapshot()
             with torch.inference_mode():
                 measured = estimator.per_example(params, batch_losses(model, batch, rows), seed)
                 # 3–4. account (ledger on disk first), drop non-finite values, clip, sum, add noise where the
                 # estimator declares it, divide by the expected (public) batch size
                 released = privacy.release.privatize(measured)
                 # 5. restore and update θ ← θ − η·(ĝ·u + wd·θ)
+                lr = train.lr * plan.lr_factor
                 estimator.update(params, seed, released.coefficients,
-                                 UpdateContext(step, train.lr, train.weight_decay, released.parameter_noise))
+                                 UpdateContext(step, lr, train.weight_decay, released.parameter_noise))
                 released.check_complete(params)
+                if plan.proximal and anchor is not None:  # post-processing of released values: no privacy cost
+                    params.pull_toward_(anchor, lr * plan.proximal)
             stepping += time.perf_counter() - tick
             # 6. report: what was released (post-processing), never the training loss of a private run
             if step % log_every == 0 or step == train.steps:
@@ -220,7 +229,7 @@ def resolved_recipe(recipe: Recipe, parts: Components) -> dict[str, Any]:
     """The recipe with every component's defaults filled in, as TOML-ready data (None left out)."""
     data = recipe.model_dump(mode="json", exclude_none=True)
     for key, component in [("model", parts.model), ("task", parts.task), ("estimator", parts.estimator),
-                           ("clipper", parts.clipper), ("noise", parts.noise)]:
+                           ("clipper", parts.clipper), ("noise", parts.noise), ("schedule", parts.schedule)]:
         if component is not None:
             data[key] = {"name": component.name, **component.recorded_options()}
     if parts.noise is None:

@@ -1,9 +1,10 @@
-"""First-party plugin: zeroth-order gradient estimators, clipping rules and noise mechanisms."""
+"""First-party plugin: zeroth-order gradient estimators, clipping rules, noise mechanisms and schedules."""
 
 from zofw import hookimpl
 from zofw_zo.clippers import L2Clipper, ScalarClipper
 from zofw_zo.estimators import DPGD0, DPZero, DPZeroMulti, DPZOLaplace, TwoPoint
 from zofw_zo.noise import GaussianNoise, LaplaceNoise
+from zofw_zo.schedules import Constant, Stagewise
 
 
 @hookimpl
@@ -22,3 +23,9 @@ def register_clippers(register):
 def register_noise(register):
     register(GaussianNoise)
     register(LaplaceNoise)
+
+
+@hookimpl
+def register_schedules(register):
+    register(Constant)
+    register(Stagewise)

@@ -115,6 +115,12 @@ class _ZerothOrder(Estimator):
 
     Options = SmoothingOptions
     options: SmoothingOptions
+    follows_smoothing_schedule = True  # probes with λ_t = smoothing × smoothing_factor
+
+    @property
+    def smoothing(self) -> float:
+        """λ of the current step."""
+        return self.options.smoothing * self.smoothing_factor
 
     def __init__(self, options: SmoothingOptions) -> None:
         super().__init__(options)
@@ -134,8 +140,7 @@ class _ZerothOrder(Estimator):
         columns, loss, left = [], None, []
         for k, (direction, scale) in enumerate(zip(seeds, scales)):
             # d_i along u = s·z: the probe moves λ·s along z; differences / λs·s = differences along u
-            differences, near, at = probe(params, losses, direction, self.options.smoothing * scale, inplace,
-                                          one_sided)
+            differences, near, at = probe(params, losses, direction, self.smoothing * scale, inplace, one_sided)
             if at and k + 1 < len(seeds):  # put θ back before the next direction's probe
                 perturb_(params, direction, -at)
                 at = 0.0
@@ -199,7 +204,7 @@ class DPZOLaplace(_ZerothOrder):
 
     def _unnormalised(self) -> float:
         """difference = derivative estimate × this (2λ central, λ forward)."""
-        return self.options.smoothing * (2.0 if self.options.difference == "central" else 1.0)
+        return self.smoothing * (2.0 if self.options.difference == "central" else 1.0)
 
     def per_example(self, params: TrainableParams, losses: LossFn, seed: int) -> PerExample:
         measured = super().per_example(params, losses, seed)

@@ -56,6 +56,10 @@ class Estimator(Component):
     # The noise mechanism its privacy statement needs (e.g. "laplace" for pure ε-DP), or None for any:
     # the release refuses a recipe whose noise is another one.
     requires_mechanism: ClassVar[Optional[str]] = None
+    # Whether it probes with λ × ``smoothing_factor`` (set by the loop from the schedule each step); a
+    # schedule that changes λ is refused for an estimator that does not declare this.
+    follows_smoothing_schedule: ClassVar[bool] = False
+    smoothing_factor: float = 1.0
 
     def directions(self) -> int:
         """K, the number of values each example contributes per step."""

@@ -1,0 +1,95 @@
+"""Schedules: the stagewise formula, the proximal pull, λ followed by the estimator, recipe checks."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from zofw.cli import app
+from zofw.slots.estimator import UpdateContext
+from zofw.testing import Quadratic
+from zofw_zo.estimators import DPZero, SmoothingOptions
+from zofw_zo.schedules import Constant, Stagewise, StagewiseOptions
+
+
+def test_stages_double_in_length_and_shrink_the_step_size_and_lambda():
+    schedule = Stagewise(StagewiseOptions(first_stage=10, lr_decay=0.5, smoothing_decay=0.25))
+    plans = {step: schedule.plan(step, 1000) for step in range(1, 200)}
+    starts = [step for step, plan in plans.items() if plan.new_anchor]
+    assert starts == [1, 11, 31, 71, 151]  # stage s lasts 10·2^s steps
+    for stage, (first, last) in enumerate(zip(starts, starts[1:] + [200])):
+        for step in range(first, last):
+            assert plans[step].lr_factor == 0.5**stage and plans[step].smoothing_factor == 0.25**stage
+    assert Constant(Constant.Options()).plan(123, 1000).lr_factor == 1.0
+
+
+def test_the_estimator_probes_with_the_scheduled_lambda():
+    problem = Quadratic()
+    estimator = DPZero(SmoothingOptions(smoothing=0.1))
+    estimator.smoothing_factor = 0.25
+    seen = []
+    original = problem.losses
+
+    def losses():
+        seen.append(problem.theta())
+        return original()
+
+    start = problem.theta()
+    estimator.per_example(problem.params, losses, seed=3)
+    estimator.update(problem.params, 3, torch.zeros(1, dtype=torch.float64), UpdateContext(1, 0.0, 0.0))
+    displacement = (seen[0] - start).norm() / (torch.cat([t.reshape(-1) for t in problem.params.tensors]).numel() ** 0.5)
+    # θ + λ_t·u with λ_t = 0.025 (u has norm ≈ √d): the probe moved by λ_t per coordinate on average
+    assert float(displacement) == pytest.approx(0.025, rel=0.3)
+
+
+def test_the_proximal_pull_returns_toward_the_stage_start():
+    problem = Quadratic()
+    anchor = problem.params.snapshot()
+    for tensor in problem.params.tensors:
+        tensor.add_(1.0)
+    before = (problem.theta() - torch.cat([a.reshape(-1) for a in anchor])).norm()
+    problem.params.pull_toward_(anchor, 0.1)
+    after = (problem.theta() - torch.cat([a.reshape(-1) for a in anchor])).norm()
+    assert float(after) == pytest.approx(0.9 * float(before))
+
+
+STAGEWISE = ["--set", 'schedule={name = "stagewise", first_stage = 20, proximal = 0.5}', "--set", "train.steps=100",
+             "--set", "train.eval_every=0"]
+
+
+def test_a_stagewise_run_records_its_schedule(toy_recipe, tmp_path):
+    result = CliRunner().invoke(app, ["run", str(toy_recipe), "--out", str(tmp_path / "run"), "--json", *STAGEWISE])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout.strip().splitlines()[-1])
+    assert record["steps"] == 100
+    resolved = tomllib.loads((tmp_path / "run" / "recipe.toml").read_text().split("\n", 1)[1])
+    assert resolved["schedule"] == {"name": "stagewise", "first_stage": 20, "lr_decay": 0.5, "smoothing_decay": 0.5,
+                                    "proximal": 0.5}
+
+
+def test_a_schedule_that_changes_lambda_needs_an_estimator_that_follows_it(toy_recipe, tmp_path):
+    from zofw.plugins import plugin_manager
+    from zofw_zo.estimators import DPZero as Base
+    from zofw import hookimpl
+
+    class FixedLambda(Base):
+        name = "fixed_lambda"
+        follows_smoothing_schedule = False
+
+    class Plugin:
+        @hookimpl
+        def register_estimators(self, register):
+            register(FixedLambda)
+
+    manager = plugin_manager()
+    manager.register(Plugin(), name="fixed-lambda-test")
+    try:
+        result = CliRunner().invoke(app, ["validate", str(toy_recipe), *STAGEWISE,
+                                          "--set", 'estimator={name = "fixed_lambda"}'])
+    finally:
+        manager.unregister(name="fixed-lambda-test")
+    assert result.exit_code == 2 and "changes λ" in result.stderr and len(result.stderr.strip().splitlines()) == 1
