@@ -177,6 +177,7 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
     metrics = evaluate(model, task, eval_examples, eval_items, train.eval_batch)
     log.write({"step": train.steps, "eval": metrics})
     log.close()
+    saved = model.save_trained(out / "adapter")  # e.g. a LoRA run's peft adapter
     result: dict[str, Any] = {
         "steps": train.steps,
         "main_metric": task.main_metric,
@@ -184,6 +185,7 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
         "metrics_before": metrics_before,
         "privacy": privacy_record(recipe, parts, privacy, sample_rate, reported, len(train_items), secret),
         "run_dir": str(out),
+        **({"adapter": str(out / "adapter")} if saved else {}),
         "seconds": round(time.time() - started, 2),
     }
     if privacy.ledger is None:  # step times depend on batch sizes: published only for non-private runs

@@ -22,12 +22,19 @@ if TYPE_CHECKING:  # transformers is imported lazily at load(), so that `zofw li
 Side = Literal["left", "right"]
 
 
+class LoraOptions(Options):
+    r: int = Field(8, ge=1)  # rank (MeZO, DP-ZO: 8)
+    alpha: float = Field(16, gt=0)  # the update is scaled by alpha / r
+    targets: Optional[list[str]] = None  # module names; None: peft's default for the architecture (q/v projections)
+
+
 class HFOptions(Options):
     path: str  # hub id or local checkpoint directory
     tokenizer: Optional[str] = None  # hub id or local tokenizer directory; default: path
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"  # auto: float16 on CUDA, float32 on CPU
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when available
-    trainable: str = "all"  # "all", "bias" or a regular expression over parameter names
+    trainable: str = "all"  # "all", "bias", "lora" or a regular expression over parameter names
+    lora: Optional[LoraOptions] = None  # with trainable = "lora" (defaults when absent)
     max_length: int = Field(1024, gt=1)  # tokens per input; the prompt is what gets truncated
     random_init: bool = False  # build from path's config.json with random weights (speed and memory runs)
 
@@ -111,7 +118,10 @@ class HFAdapter(ModelAdapter):
         for key, name in (("path", self.options.path), ("tokenizer", self.options.tokenizer)):
             if name is not None and looks_local(name) and not Path(name).expanduser().is_dir():
                 raise BadInput(f"model.{key}: no such directory: {name}")
-        if self.options.trainable not in ("all", "bias"):
+        if self.options.lora is not None and self.options.trainable != "lora":
+            raise BadInput(f"model.lora: LoRA settings are read only with model.trainable = \"lora\" "
+                           f"(it is '{self.options.trainable}')")
+        if self.options.trainable not in ("all", "bias", "lora"):
             try:
                 re.compile(self.options.trainable)
             except re.error as error:
@@ -154,8 +164,39 @@ class HFAdapter(ModelAdapter):
             raise BadInput(f"model.tokenizer: '{tokenizer_name}' has neither a pad nor an EOS token")
         self.pad_id = pad_id
         self._tokenizer = tokenizer
+        if self.options.trainable == "lora":
+            model = self._with_lora(model)
         self._model = model.eval().to(self.device)
         self.loaded()
+
+    def _with_lora(self, model: PreTrainedModel) -> PreTrainedModel:
+        """LoRA layers injected in place (peft): the model keeps its class and forward; only the new
+        lora_A/lora_B weights are trainable, with B = 0 so that training starts from the base model."""
+        from peft import LoraConfig, inject_adapter_in_model
+
+        settings = self.options.lora or LoraOptions()
+        self._lora_config = LoraConfig(r=settings.r, lora_alpha=settings.alpha, target_modules=settings.targets,
+                                       lora_dropout=0.0, bias="none")
+        try:
+            return inject_adapter_in_model(self._lora_config, model)
+        except ValueError as error:  # e.g. no module matches the targets
+            raise BadInput(f"model.lora: {one_line(error)}") from None
+
+    def save_trained(self, directory: Path) -> bool:
+        """A LoRA run's adapter, as peft writes it (``PeftModel.from_pretrained(base, directory)`` loads it)."""
+        if self.options.trainable != "lora":
+            return False
+        from peft import get_peft_model_state_dict
+        from safetensors.torch import save_file
+
+        state = get_peft_model_state_dict(self.model)
+        directory.mkdir(parents=True, exist_ok=True)
+        # PeftModel wraps the base model as base_model.model: its adapter files name weights from there
+        save_file({f"base_model.model.{k}": v.detach().contiguous().cpu() for k, v in state.items()},
+                  str(directory / "adapter_model.safetensors"))
+        self._lora_config.base_model_name_or_path = self.options.path
+        self._lora_config.save_pretrained(str(directory))
+        return True
 
     def loaded(self) -> None:
         """Hook for subclasses: check the architecture and cache token ids once weights are in place."""
@@ -173,7 +214,8 @@ class HFAdapter(ModelAdapter):
         return self._tokenizer
 
     def trainable(self) -> TrainableParams:
-        params = TrainableParams.select(self.model, self.options.trainable)
+        pattern = r"\.lora_[AB]\." if self.options.trainable == "lora" else self.options.trainable
+        params = TrainableParams.select(self.model, pattern)
         if not params.names:
             raise BadInput(f"model.trainable: '{self.options.trainable}' selects no parameters")
         return params

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import torch
@@ -44,6 +45,11 @@ class ModelAdapter(Component):
         """Per-example losses (b,) of at most ``shape[0]`` items, forward only, in eval mode, computed in
         a forward of exactly ``shape`` = (rows, *widths) with widths ≥ the items' :meth:`sizes`."""
         raise NotImplementedError
+
+    def save_trained(self, directory: Path) -> bool:
+        """Write what training changed, in the format its ecosystem loads (e.g. a peft adapter); return
+        whether anything was written. Default: nothing (issue: saved full fine-tunes)."""
+        return False
 
     def predict(self, examples: Sequence[Example], kind: TaskKind, batch_size: int) -> list[Prediction]:
         """Predict a choice index (classification) or text (generation) for each example."""
