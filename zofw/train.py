@@ -21,7 +21,7 @@ from zofw.errors import BadInput
 from zofw.batching import default_rows
 from zofw.evaluate import evaluate, per_example_losses
 from zofw.privacy.calibrate import calibrate_noise_multiplier
-from zofw.privacy.ledger import PrivacyEvent, PrivacyLedger
+from zofw.privacy.ledger import PrivacyLedger
 from zofw.privacy.release import NoPrivacy, PrivateRelease
 from zofw.privacy.secure import SecretStream
 from zofw.rundir import MetricsLog, atomic_write_text, claim
@@ -75,9 +75,9 @@ def plan_privacy(recipe: Recipe, parts: Components, sample_rate: float, source: 
     sigma = settings.noise_multiplier
     if sigma is None:
         accountant = parts.accountants[settings.accountant]
-        mechanism = parts.noise.mechanism
+        noise = parts.noise
         sigma = calibrate_noise_multiplier(
-            lambda s: accountant.epsilon([PrivacyEvent(mechanism, s, sample_rate, steps)], settings.delta),
+            lambda s: accountant.epsilon([noise.event(s, sample_rate, steps)], settings.delta),
             settings.epsilon,
         )
     ledger = PrivacyLedger(settings.delta)

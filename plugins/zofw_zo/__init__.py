@@ -3,7 +3,7 @@
 from zofw import hookimpl
 from zofw_zo.clippers import L2Clipper, ScalarClipper
 from zofw_zo.estimators import DPGD0, DPZero, DPZeroMulti, DPZOLaplace, TwoPoint
-from zofw_zo.noise import GaussianNoise, LaplaceNoise
+from zofw_zo.noise import DiscreteGaussianNoise, GaussianNoise, LaplaceNoise
 from zofw_zo.schedules import Constant, Stagewise
 
 
@@ -23,6 +23,7 @@ def register_clippers(register):
 def register_noise(register):
     register(GaussianNoise)
     register(LaplaceNoise)
+    register(DiscreteGaussianNoise)
 
 
 @hookimpl

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Optional
 
 from zofw.rundir import atomic_write_text
 
@@ -18,6 +19,7 @@ class PrivacyEvent:
     sample_rate: float  # q: each example joins a batch independently with this probability
     steps: int = 1
     neighbouring: str = "add/remove-one"  # the relation the sensitivity was computed under
+    sensitivity: Optional[int] = None  # grid mechanisms (discrete Gaussian): sensitivity in grid units
 
     def same_mechanism(self, other: "PrivacyEvent") -> bool:
         return replace(self, steps=0) == replace(other, steps=0)

@@ -19,7 +19,6 @@ from typing import Literal, Optional
 
 import torch
 
-from zofw.batching import on_device
 from zofw.directions import stream_seed
 from zofw.errors import BadInput, RunFailed
 from zofw.params import TrainableParams
@@ -103,11 +102,14 @@ class PrivateRelease:
         self.clipper, self.noise, self.source = clipper, noise, source
         self.noise_multiplier, self.sample_rate, self.divisor = noise_multiplier, sample_rate, divisor
         self.dims = estimator.directions()
+        if noise.max_dims is not None and self.dims > noise.max_dims:
+            raise BadInput(f"noise.name: noise '{noise.name}' privatises at most {noise.max_dims} value(s) per "
+                           f"step; estimator '{estimator.name}' releases {self.dims}")
         self.scale = noise_multiplier * clipper.sensitivity(self.dims, noise.sensitivity_norm)
         self.ledger, self.ledger_path = ledger, ledger_path
 
     def event(self) -> PrivacyEvent:
-        return PrivacyEvent(self.noise.mechanism, self.noise_multiplier, self.sample_rate)
+        return self.noise.event(self.noise_multiplier, self.sample_rate)
 
     def clipped_sum(self, measured: PerExample) -> torch.Tensor:
         """Σ_i clip(finite(values_i)) in float64, over the example dimension (-2); leading dims are kept."""
@@ -123,8 +125,7 @@ class PrivateRelease:
 
     def noised(self, total: torch.Tensor) -> torch.Tensor:
         """``total`` plus noise of scale σ·sensitivity drawn from the secure source."""
-        noise = on_device(self.noise.sample(tuple(total.shape), self.scale, self.source), total.device)
-        return total + noise
+        return self.noise.add_to(total, self.noise_multiplier, self.scale / self.noise_multiplier, self.source)
 
     def privatize(self, measured: PerExample) -> Released:
         # the ledger reaches the disk before the value it accounts for exists

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Optional
 
 import torch
 
+from zofw.privacy.ledger import PrivacyEvent
 from zofw.privacy.secure import SecretStream
 from zofw.slots.base import Component
 
@@ -22,6 +23,25 @@ class Noise(Component):
     mechanism: ClassVar[str]
     # The norm of the sensitivity that the scale is a multiple of: L2 for Gaussian, L1 for Laplace.
     sensitivity_norm: ClassVar[Literal["l1", "l2"]] = "l2"
+    # The most released values per step it can privatise (None: any K); the release refuses more.
+    max_dims: ClassVar[Optional[int]] = None
+
+    def add_to(self, total: torch.Tensor, multiplier: float, sensitivity: float, source: SecretStream) -> torch.Tensor:
+        """The released value: ``total`` (the clipped sum, sensitivity ``sensitivity``) plus noise at
+        ``multiplier`` × sensitivity. A mechanism that must see the sum (to round it onto a grid) overrides this."""
+        from zofw.batching import on_device
+
+        return total + on_device(self.sample(tuple(total.shape), multiplier * sensitivity, source), total.device)
+
+    def event(self, multiplier: float, sample_rate: float, steps: int = 1) -> PrivacyEvent:
+        """The ledger event of ``steps`` Poisson-sampled releases: what the release records and what σ is
+        calibrated against (one construction for both)."""
+        return PrivacyEvent(self.mechanism, multiplier, sample_rate, steps, sensitivity=self.ledger_sensitivity())
+
+    def ledger_sensitivity(self) -> Optional[int]:
+        """For mechanisms on an integer grid: the sensitivity in grid units, which the ledger records
+        because their privacy depends on it and not only on the noise multiplier. None otherwise."""
+        return None
 
     def sample(self, shape: tuple[int, ...], scale: float, source: SecretStream) -> torch.Tensor:
         """float64 noise of ``shape`` at ``scale`` = noise multiplier × sensitivity, from the secure source."""
