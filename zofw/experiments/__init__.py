@@ -1,0 +1,1 @@
+"""Research experiments that reproduce published results with zofw's components."""
