@@ -36,3 +36,17 @@ def test_every_registered_component_is_documented():
     missing = [entry.name for registry in registries().values() for entry in registry
                if entry.plugin in first_party and f"`{entry.name}`" not in text]
     assert not missing, f"components missing from docs: {missing}"
+
+
+def test_the_k_direction_estimator_of_the_plugin_guide_honours_the_contract():
+    """docs/plugins.md writes a K-direction estimator from the documented contract alone: run it."""
+    from zofw.testing import check_estimator
+
+    text = (DOCS / "plugins.md").read_text()
+    section = text[text.index("## A K-direction estimator"):]
+    code = section[section.index("```python") + len("```python"):]
+    code = code[:code.index("```")]
+    namespace: dict = {}
+    exec(compile(code, "docs/plugins.md", "exec"), namespace)
+    check_estimator(namespace["AveragedForward"])
+    check_estimator(namespace["AveragedForward"], namespace["AveragedForwardOptions"](directions=1))
