@@ -48,3 +48,15 @@ def test_no_privacy_noise_and_a_good_step_size_drive_dp_gd_to_the_minimum():
 def test_an_unknown_mode_is_refused_in_one_line():
     result = CliRunner().invoke(app, ["experiment", "synthetic", "--quick", "--mode", "cubic"])
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_plot_writes_a_png_and_never_overwrites(tmp_path):
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "figure.png"
+    args = ["experiment", "synthetic", "--quick", "--seeds", "1", "--mode", "log", "--plot", str(target)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert target.read_bytes().startswith(b"\x89PNG")
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 2 and "exists" in again.stderr
