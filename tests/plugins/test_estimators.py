@@ -190,3 +190,21 @@ def test_k_directions_are_released_as_one_gaussian_per_step():
         estimator.update(params, step, released.coefficients, UpdateContext(step, 1e-3, 0.0))
     assert ledger.steps == 3 and len(ledger.events) == 1 and ledger.events[0].noise_multiplier == 1.3
     assert release.scale == pytest.approx(1.3)  # L2-clipped K-vector: sensitivity C whatever K is
+
+
+def test_dpzero_multi_runs_end_to_end_from_a_recipe(toy_recipe, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from zofw.cli import app
+
+    result = CliRunner().invoke(app, ["run", str(toy_recipe), "--out", str(tmp_path / "run"), "--json",
+                                      "--set", 'estimator={name = "dpzero_multi", directions = 3}',
+                                      "--set", 'clipper={name = "l2", bound = 2.0}', "--set", "train.steps=60",
+                                      "--set", "train.eval_every=0"])
+    assert result.exit_code == 0, result.output
+    ledger = json.loads((tmp_path / "run" / "privacy_ledger.json").read_text())
+    assert len(ledger["events"]) == 1 and ledger["events"][0]["steps"] == 60  # one mechanism per step, K = 3
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(len(line["projected_grad"]) == 3 for line in lines if "projected_grad" in line)

@@ -61,3 +61,23 @@ def test_lora_settings_without_lora_training_are_refused(tiny_opt, shared_data):
     adapter = CausalLM(CausalLM.Options(path=str(tiny_opt), trainable="all", lora={"r": 4}))
     with pytest.raises(BadInput, match="model.lora"):
         adapter.check()
+
+
+def test_a_lora_run_from_a_recipe_saves_its_adapter(tiny_opt, shared_data, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from zofw.cli import app
+
+    result = CliRunner().invoke(app, [
+        "run", "recipes/dpzero_opt2.7b_drop.toml", "--json", "--out", str(tmp_path / "run"),
+        "--set", f"model.path={tiny_opt}", "--set", f"model.tokenizer={shared_data / 'tokenizers' / 'opt'}",
+        "--set", "model.device=cpu", "--set", "model.dtype=float32", "--set", "model.max_length=256",
+        "--set", 'model.trainable="lora"', "--set", "model.lora={r = 4}",
+        "--set", f"task.path={shared_data / 'drop' / 'drop_train_sample.json'}", "--set", "task.n_train=32",
+        "--set", "task.n_eval=4", "--set", "task.held_out_public=true", "--set", "train.steps=5",
+        "--set", "train.eval_every=0", "--set", "privacy.accountant=rdp", "--set", 'privacy.report=["rdp"]'])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (tmp_path / "run" / "adapter" / "adapter_config.json").exists() and record["adapter"].endswith("adapter")
