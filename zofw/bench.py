@@ -82,6 +82,7 @@ def bench(recipe: Recipe, parts: Components, batch: int, length: int, repeats: i
         raise BadInput("bench: --batch must be ≥ 1 and --length ≥ 8")
     model.load(parts.task.kind)
     params = model.trainable()
+    estimator.prepare(params)
     device = params.tensors[0].device
     timer = Timer(device)
     items = model.encode(synthetic_examples(parts.task.kind, batch, length))

@@ -55,7 +55,11 @@ def _fail(name: str, message: str) -> None:
 
 def check_estimator(estimator_class: Type[Estimator], options: Optional[Options] = None) -> None:
     """Raise AssertionError (one line) unless ``estimator_class`` honours the estimator contract."""
-    make = lambda: estimator_class(options if options is not None else estimator_class.Options())  # noqa: E731
+    def make(params: Optional[TrainableParams] = None) -> Estimator:
+        built = estimator_class(options if options is not None else estimator_class.Options())
+        built.prepare(params if params is not None else Quadratic().params)  # the same shapes as every problem here
+        return built
+
     estimator = make()
     name = getattr(estimator, "name", estimator_class.__name__)
     K = estimator.directions()

@@ -105,6 +105,7 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
                        "training file; give task.eval_path, or set task.held_out_public = true if that part is public")
     model.load(task.kind)
     params = model.trainable()
+    parts.estimator.prepare(params)
     train_items, eval_items = model.encode(train_examples), model.encode(eval_examples)
     rows = train.microbatch or default_rows(train.expected_batch)  # public: every training forward has these rows
     # one secure stream for the batches and the released noise; its key never leaves this process

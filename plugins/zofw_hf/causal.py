@@ -140,7 +140,7 @@ class CausalLM(HFAdapter):
         if not batch:
             return torch.zeros(0, device=self.device)
         rows, width, keep = shape
-        with torch.inference_mode():
+        with torch.inference_mode(not torch.is_grad_enabled()):  # a first-order estimator asks for autograd
             return self._mean_nll([item.prompt + item.target for item in batch], [len(item.target) for item in batch],
                                   (rows, width, min(keep, width)))[:len(batch)]
 

@@ -166,6 +166,7 @@ class HFAdapter(ModelAdapter):
         self._tokenizer = tokenizer
         if self.options.trainable == "lora":
             model = self._with_lora(model)
+        model.requires_grad_(False)  # zeroth-order training needs no autograd; a first-order estimator opts in
         self._model = model.eval().to(self.device)
         self.loaded()
 

@@ -117,7 +117,7 @@ class MaskedLM(HFAdapter):
     def losses(self, batch: Sequence[MaskedItem], shape: tuple[int, ...]) -> torch.Tensor:
         if not batch:
             return torch.zeros(0, device=self.device)
-        with torch.inference_mode():
+        with torch.inference_mode(not torch.is_grad_enabled()):  # a first-order estimator asks for autograd
             # cross-entropy over the choices only (LM-BFF): −log softmax(choice logits)[label]
             if len({len(item.choices) for item in batch}) == 1:  # the usual case: one (b, K) tensor, four kernels
                 vocab = self._mask_logits(batch, (shape[0], shape[1]))[:len(batch)]

@@ -114,7 +114,7 @@ class SentenceEncoder(HFAdapter):
         phrases = self._choice_texts or sorted({c for item in batch for c in item.choices})
         phrase_rows = [tuple(self.tokenizer(text).input_ids) for text in phrases]
         rows, width = shape[0], max(shape[1], bucket_width(max(map(len, phrase_rows)), self.options.max_length))
-        with torch.inference_mode():
+        with torch.inference_mode(not torch.is_grad_enabled()):  # a first-order estimator asks for autograd
             texts = [item.ids for item in batch]
             dummies = [(self.pad_id,)] * (rows - len(batch))  # filler rows, discarded
             embedded = self._embed(texts + dummies + phrase_rows, (rows + len(phrase_rows), width))

@@ -1,6 +1,7 @@
 """First-party plugin: zeroth-order gradient estimators, clipping rules, noise mechanisms and schedules."""
 
 from zofw import hookimpl
+from zofw_zo.bitfit import DPBitFit
 from zofw_zo.clippers import L2Clipper, ScalarClipper
 from zofw_zo.estimators import DPGD0, DPZero, DPZeroMulti, DPZOLaplace, TwoPoint
 from zofw_zo.noise import DiscreteGaussianNoise, GaussianNoise, LaplaceNoise
@@ -9,7 +10,7 @@ from zofw_zo.schedules import Constant, Stagewise
 
 @hookimpl
 def register_estimators(register):
-    for estimator in (TwoPoint, DPZero, DPZeroMulti, DPZOLaplace, DPGD0):
+    for estimator in (TwoPoint, DPZero, DPZeroMulti, DPZOLaplace, DPGD0, DPBitFit):
         register(estimator)
 
 

@@ -61,6 +61,10 @@ class Estimator(Component):
     follows_smoothing_schedule: ClassVar[bool] = False
     smoothing_factor: float = 1.0
 
+    def prepare(self, params: TrainableParams) -> None:
+        """Called once with the run's trainable parameters, before ``directions()`` is read (an estimator
+        whose K depends on them, or that keeps optimizer state, sets itself up here)."""
+
     def directions(self) -> int:
         """K, the number of values each example contributes per step."""
         return 1
