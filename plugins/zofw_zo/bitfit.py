@@ -40,6 +40,11 @@ class DPBitFit(Estimator):
         self._optimizer: Optional[torch.optim.Optimizer] = None
         self._size = 0
 
+    def check(self) -> None:
+        unread = {"betas", "eps"} & self.options.model_fields_set
+        if self.options.optimizer == "sgd" and unread:
+            raise BadInput(f"estimator.{sorted(unread)[0]}: only optimizer = \"adam\" reads it (optimizer is sgd)")
+
     def prepare(self, params: TrainableParams) -> None:
         if not params.names or not all(name.endswith("bias") for name in params.names):
             raise BadInput('estimator \'dp_bitfit\' trains bias terms only: set model.trainable = "bias"')

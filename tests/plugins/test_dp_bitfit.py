@@ -89,3 +89,9 @@ def test_dp_bitfit_runs_from_a_recipe(tiny_opt, shared_data, tmp_path):
         "--set", "privacy.accountant=rdp", "--set", 'privacy.report=["rdp"]'])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.strip().splitlines()[-1])["steps"] == 4
+
+
+def test_adam_settings_with_sgd_are_refused():
+    with pytest.raises(BadInput, match="estimator.eps"):
+        DPBitFit(BitFitOptions(eps=1e-6)).check()
+    DPBitFit(BitFitOptions(optimizer="adam", eps=1e-6)).check()

@@ -93,3 +93,19 @@ def test_a_schedule_that_changes_lambda_needs_an_estimator_that_follows_it(toy_r
     finally:
         manager.unregister(name="fixed-lambda-test")
     assert result.exit_code == 2 and "changes λ" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_loop_applies_the_proximal_pull(toy_recipe, tmp_path, monkeypatch):
+    """Same secret stream, same data: only μ differs, so the trained model must differ."""
+    from zofw.train import INSECURE_SECRET_ENV
+
+    monkeypatch.setenv(INSECURE_SECRET_ENV, "7")
+    losses = []
+    for mu in (0.0, 5.0):
+        out = tmp_path / f"run-{mu}"
+        args = ["run", str(toy_recipe), "--out", str(out), "--json", "--set", "train.steps=60", "--set",
+                "train.eval_every=0", "--set", f'schedule={{name = "stagewise", first_stage = 20, proximal = {mu}}}']
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        losses.append(json.loads(result.stdout.strip().splitlines()[-1])["metrics"]["loss"])
+    assert losses[0] != losses[1]
