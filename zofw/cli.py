@@ -239,6 +239,84 @@ def plugins(as_json: bool = JsonOption) -> None:
         typer.echo(f"{row['name']:<10} {row['module']:<24} {row['distribution']:<16} {row['hooks']}")
 
 
+@app.command("privacy")
+@guarded
+def privacy_view(
+    target: str = typer.Argument(..., metavar="compare|calibrate|RECIPE|RUN_DIR",
+                                 help="compare: ε per accountant for given q, σ, T; calibrate: σ per accountant for "
+                                      "a target ε; a recipe: its planned schedule; a run directory: its ledger."),
+    sampling_rate: Optional[float] = typer.Option(None, "--sampling-rate", help="q, Poisson sampling rate."),
+    noise_multiplier: Optional[float] = typer.Option(None, "--noise-multiplier", help="σ (compare)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="T, releases."),
+    delta: float = typer.Option(1e-5, "--delta", help="δ."),
+    target_epsilon: Optional[float] = typer.Option(None, "--target-epsilon", help="ε to calibrate σ for (calibrate)."),
+    accountants: Optional[str] = typer.Option(None, "--accountants", help="Comma-separated names [default: every "
+                                              "registered accountant that composes the mechanism]."),
+    mechanism: str = typer.Option("gaussian", "--mechanism", help="The noise mechanism (compare, calibrate)."),
+    overrides: list[str] = SetOption,
+    plot_path: Optional[Path] = typer.Option(None, "--plot", help="PNG of ε against steps per accountant."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Privacy accountants side by side, without training."""
+    from zofw.privacy import compare as side_by_side
+    from zofw.privacy.ledger import PrivacyEvent
+
+    names = [name.strip() for name in accountants.split(",") if name.strip()] if accountants else None
+    if plot_path is not None and plot_path.exists():
+        raise BadInput(f"--plot: {plot_path} exists; it is not overwritten")
+    if target == "calibrate":
+        if sampling_rate is None or steps is None or target_epsilon is None:
+            raise BadInput("privacy calibrate needs --target-epsilon, --sampling-rate and --steps")
+        side_by_side.check_parameters(sampling_rate, None, steps, delta, target_epsilon)
+        chosen = side_by_side.accountants_for(names, mechanism)
+        sigmas = side_by_side.calibrate(target_epsilon, sampling_rate, steps, delta, chosen, mechanism,
+                                        progress=None if as_json else lambda n: typer.echo(f"calibrating {n} …", err=True))
+        if as_json:
+            typer.echo(json.dumps({"noise_multiplier": sigmas}))
+        else:
+            for name, sigma in sigmas.items():
+                typer.echo(f"{name:<8} σ = {sigma:.4f}")
+        return
+    if target == "compare":
+        if sampling_rate is None or noise_multiplier is None or steps is None:
+            raise BadInput("privacy compare needs --sampling-rate, --noise-multiplier and --steps")
+        side_by_side.check_parameters(sampling_rate, noise_multiplier, steps, delta)
+        events = [PrivacyEvent(mechanism, noise_multiplier, sampling_rate, steps)]
+        chosen = side_by_side.accountants_for(names, mechanism)
+        title = f"q = {sampling_rate:g}, σ = {noise_multiplier:g}, δ = {delta:g}"
+    else:
+        path = Path(target)
+        if path.is_dir() or path.name == "privacy_ledger.json":
+            ledger = side_by_side.ledger_of(path)
+            events, delta = ledger.events, ledger.delta
+            title = f"ledger of {path}"
+        elif path.is_file():  # a recipe: the schedule it plans (σ calibrated as the run would)
+            from zofw.train import plan_privacy_schedule
+
+            _, loaded, parts = _load(path, overrides)
+            events, delta = plan_privacy_schedule(loaded, parts)
+            title = f"planned by {path}"
+        else:
+            raise BadInput(f"{target}: not compare, calibrate, a recipe or a run directory")
+        if not events:
+            raise BadInput(f"{target}: nothing private to account (no privacy events)")
+        mechanisms = {event.mechanism for event in events}
+        chosen = {name: accountant for mech in mechanisms
+                  for name, accountant in side_by_side.accountants_for(names, mech).items()
+                  if all(e.mechanism in accountant.mechanisms for e in events)}
+    result = side_by_side.compare(events, delta, chosen)
+    if plot_path is not None:
+        if len(events) != 1:
+            raise BadInput("--plot draws one mechanism's schedule; this ledger holds several")
+        side_by_side.plot_curve(side_by_side.curve(events[0], delta, chosen), plot_path, title)
+    if as_json:
+        typer.echo(json.dumps(result.record()))
+        return
+    for name in result.epsilon:
+        typer.echo(f"{name:<8} ε = {result.epsilon[name]:.4f}   ({result.seconds[name]:.2f} s)")
+    typer.echo(f"spread   {100 * result.spread():.1f}% (largest ε over smallest), δ = {delta:g}")
+
+
 experiment_app = typer.Typer(help="Reproduce published experiments with zofw's components.", no_args_is_help=True)
 app.add_typer(experiment_app, name="experiment")
 

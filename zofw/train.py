@@ -86,6 +86,27 @@ def plan_privacy(recipe: Recipe, parts: Components, sample_rate: float, source: 
     return Privacy(release, ledger, sigma)
 
 
+def plan_privacy_schedule(recipe: Recipe, parts: Components) -> tuple[list, float]:
+    """The ledger a run of ``recipe`` will write (σ calibrated as the run would), without a model."""
+    if not parts.estimator.private or recipe.privacy is None:
+        return [], 0.0
+    train_examples = parts.task.load("train", recipe.seed)
+    if not train_examples:
+        raise BadInput(f"task '{parts.task.name}' produced no training examples")
+    sample_rate = recipe.train.expected_batch / len(train_examples)
+    if sample_rate > 1:
+        raise BadInput(f"train.expected_batch = {recipe.train.expected_batch} exceeds the {len(train_examples)} "
+                       "training examples")
+    assert parts.noise is not None
+    sigma = recipe.privacy.noise_multiplier
+    if sigma is None:
+        accountant, noise = parts.accountants[recipe.privacy.accountant], parts.noise
+        sigma = calibrate_noise_multiplier(
+            lambda s: accountant.epsilon([noise.event(s, sample_rate, recipe.train.steps)], recipe.privacy.delta),
+            recipe.privacy.epsilon)
+    return [parts.noise.event(sigma, sample_rate, recipe.train.steps)], recipe.privacy.delta
+
+
 def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, Any]:
     """Train as ``recipe`` says, writing the run directory ``out``; return the result record."""
     started = time.time()

@@ -1,0 +1,121 @@
+"""Accountants side by side without training: ε of a planned or finished schedule, σ for a target ε.
+
+Every registered accountant is usable (third-party ones included); each is timed, because the choice
+between them is also a choice of seconds per call.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from zofw.errors import BadInput
+from zofw.privacy.calibrate import calibrate_noise_multiplier
+from zofw.privacy.ledger import PrivacyEvent, PrivacyLedger
+from zofw.slots.accountant import Accountant
+
+
+def check_parameters(sampling_rate: Optional[float] = None, noise_multiplier: Optional[float] = None,
+                     steps: Optional[int] = None, delta: Optional[float] = None,
+                     target_epsilon: Optional[float] = None) -> None:
+    """One line, exit 2, for a parameter outside its domain."""
+    if sampling_rate is not None and not 0 < sampling_rate <= 1:
+        raise BadInput(f"--sampling-rate must be in (0, 1], got {sampling_rate}")
+    if noise_multiplier is not None and not noise_multiplier > 0:
+        raise BadInput(f"--noise-multiplier must be > 0, got {noise_multiplier}")
+    if steps is not None and steps < 1:
+        raise BadInput(f"--steps must be ≥ 1, got {steps}")
+    if delta is not None and not 0 < delta < 1:
+        raise BadInput(f"--delta must be in (0, 1), got {delta}")
+    if target_epsilon is not None and not target_epsilon > 0:
+        raise BadInput(f"--target-epsilon must be > 0, got {target_epsilon}")
+
+
+def accountants_for(names: Optional[Sequence[str]], mechanism: str) -> dict[str, Accountant]:
+    """The named accountants (default: every registered one that composes ``mechanism``), built."""
+    from zofw.plugins import registries
+
+    registry = registries()["accountants"]
+    if names:
+        chosen = [registry.get(name).component for name in names]
+        refused = [c.name for c in chosen if mechanism not in c.mechanisms]
+        if refused:
+            raise BadInput(f"--accountants: {', '.join(refused)} cannot compose {mechanism} releases")
+    else:
+        chosen = [entry.component for entry in registry if mechanism in entry.component.mechanisms]
+    return {component.name: component(component.Options()) for component in chosen}
+
+
+@dataclass
+class Comparison:
+    epsilon: dict[str, float]
+    seconds: dict[str, float]
+
+    def record(self) -> dict:
+        return {"epsilon": self.epsilon, "seconds": self.seconds}
+
+    def spread(self) -> float:
+        finite = [value for value in self.epsilon.values() if math.isfinite(value)]
+        return (max(finite) / min(finite) - 1) if len(finite) > 1 and min(finite) > 0 else 0.0
+
+
+def compare(events: Sequence[PrivacyEvent], delta: float, accountants: dict[str, Accountant]) -> Comparison:
+    epsilon, seconds = {}, {}
+    for name, accountant in accountants.items():
+        start = time.perf_counter()
+        epsilon[name] = accountant.epsilon(events, delta)
+        seconds[name] = round(time.perf_counter() - start, 4)
+    return Comparison(epsilon, seconds)
+
+
+def calibrate(target_epsilon: float, sampling_rate: float, steps: int, delta: float,
+              accountants: dict[str, Accountant], mechanism: str = "gaussian",
+              progress: Optional[Callable[[str], None]] = None) -> dict[str, float]:
+    """σ each accountant needs for ``target_epsilon`` at δ over ``steps`` Poisson-sampled releases."""
+    sigmas = {}
+    for name, accountant in accountants.items():
+        if progress:
+            progress(name)
+        sigmas[name] = calibrate_noise_multiplier(
+            lambda s: accountant.epsilon([PrivacyEvent(mechanism, s, sampling_rate, steps)], delta), target_epsilon)
+    return sigmas
+
+
+def curve(event: PrivacyEvent, delta: float, accountants: dict[str, Accountant], points: int = 12) -> dict:
+    """ε after t steps, t log-spaced up to the event's steps, per accountant (for the plot)."""
+    marks = sorted({max(1, round(event.steps ** (k / (points - 1)))) for k in range(points)})
+    return {name: [(t, accountant.epsilon([PrivacyEvent(event.mechanism, event.noise_multiplier, event.sample_rate,
+                                                        t, sensitivity=event.sensitivity)], delta)) for t in marks]
+            for name, accountant in accountants.items()}
+
+
+def plot_curve(points: dict, path: Path, title: str) -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        raise BadInput("--plot needs matplotlib (pip install -e \".[plot]\")") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for name, series in points.items():
+        axis.plot([t for t, _ in series], [e for _, e in series], marker="o", label=name)
+    axis.set(xscale="log", xlabel="steps", ylabel="ε", title=title)
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def ledger_of(target: Path) -> PrivacyLedger:
+    """A finished (or killed) run's ledger: RUN_DIR/privacy_ledger.json."""
+    path = target / "privacy_ledger.json" if target.is_dir() else target
+    if not path.is_file():
+        raise BadInput(f"{target}: no privacy_ledger.json (not a private run directory)")
+    try:
+        return PrivacyLedger.from_json(path.read_text())
+    except (ValueError, KeyError, TypeError) as error:
+        raise BadInput(f"{path}: not a privacy ledger ({error})") from None
