@@ -313,7 +313,8 @@ def privacy_view(
         typer.echo(json.dumps(result.record()))
         return
     for name in result.epsilon:
-        typer.echo(f"{name:<8} ε = {result.epsilon[name]:.4f}   ({result.seconds[name]:.2f} s)")
+        mark = "≈" if name in result.approximations else "="  # ≈: an approximation, not an upper bound
+        typer.echo(f"{name:<8} ε {mark} {result.epsilon[name]:.4f}   ({result.seconds[name]:.2f} s)")
     typer.echo(f"spread   {100 * result.spread():.1f}% (largest ε over smallest), δ = {delta:g}")
 
 

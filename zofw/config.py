@@ -51,6 +51,7 @@ class PrivacyConfig(Section):
     delta: float = Field(1e-5, gt=0, lt=1)
     accountant: str = "prv"  # calibrates σ and reports ε so far
     report: list[str] = ["rdp", "pld", "prv"]  # accountants whose ε the result lists side by side
+    max_epsilon: Optional[float] = Field(None, gt=0)  # budget guard: the run stops before ε would exceed it
 
     @model_validator(mode="after")
     def _one_of_epsilon_or_sigma(self) -> "PrivacyConfig":

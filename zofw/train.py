@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from zofw.directions import stream_seed
 from zofw.errors import BadInput
 from zofw.batching import default_rows
 from zofw.evaluate import evaluate, per_example_losses
-from zofw.privacy.calibrate import calibrate_noise_multiplier
+from zofw.privacy.calibrate import affordable_steps, calibrate_with
 from zofw.privacy.ledger import PrivacyLedger
 from zofw.privacy.release import NoPrivacy, PrivateRelease
 from zofw.privacy.secure import SecretStream
@@ -53,6 +54,7 @@ class Privacy:
     release: PrivateRelease | NoPrivacy
     ledger: Optional[PrivacyLedger]
     noise_multiplier: Optional[float]
+    affordable_steps: Optional[int] = None  # privacy.max_epsilon: the steps the budget pays for
 
 
 def batch_losses(model: ModelAdapter, items: Sequence[Any], rows: int) -> LossFn:
@@ -72,18 +74,16 @@ def plan_privacy(recipe: Recipe, parts: Components, sample_rate: float, source: 
         return Privacy(NoPrivacy(divisor, parts.estimator.directions()), None, None)
     settings, steps = recipe.privacy, recipe.train.steps
     assert settings is not None and parts.clipper is not None and parts.noise is not None
-    sigma = settings.noise_multiplier
-    if sigma is None:
-        accountant = parts.accountants[settings.accountant]
-        noise = parts.noise
-        sigma = calibrate_noise_multiplier(
-            lambda s: accountant.epsilon([noise.event(s, sample_rate, steps)], settings.delta),
-            settings.epsilon,
-        )
+    sigma = recipe_sigma(recipe, parts, sample_rate)
+    affordable = None
+    if settings.max_epsilon is not None:  # computed once from the planned schedule: no accounting per step
+        accountant, noise = parts.accountants[settings.accountant], parts.noise
+        affordable = affordable_steps(lambda t: accountant.epsilon([noise.event(sigma, sample_rate, t)] if t else [],
+                                                                   settings.delta), steps, settings.max_epsilon)
     ledger = PrivacyLedger(settings.delta)
     release = PrivateRelease(parts.clipper, parts.noise, sigma, sample_rate, parts.estimator, divisor,
                              source, ledger, ledger_path)
-    return Privacy(release, ledger, sigma)
+    return Privacy(release, ledger, sigma, affordable)
 
 
 def plan_privacy_schedule(recipe: Recipe, parts: Components) -> tuple[list, float]:
@@ -98,13 +98,19 @@ def plan_privacy_schedule(recipe: Recipe, parts: Components) -> tuple[list, floa
         raise BadInput(f"train.expected_batch = {recipe.train.expected_batch} exceeds the {len(train_examples)} "
                        "training examples")
     assert parts.noise is not None
-    sigma = recipe.privacy.noise_multiplier
-    if sigma is None:
-        accountant, noise = parts.accountants[recipe.privacy.accountant], parts.noise
-        sigma = calibrate_noise_multiplier(
-            lambda s: accountant.epsilon([noise.event(s, sample_rate, recipe.train.steps)], recipe.privacy.delta),
-            recipe.privacy.epsilon)
+    sigma = recipe_sigma(recipe, parts, sample_rate)
     return [parts.noise.event(sigma, sample_rate, recipe.train.steps)], recipe.privacy.delta
+
+
+def recipe_sigma(recipe: Recipe, parts: Components, sample_rate: float) -> float:
+    """σ as the recipe gives it, or calibrated by its accountant for its target ε over its steps."""
+    settings, noise = recipe.privacy, parts.noise
+    assert settings is not None and noise is not None
+    if settings.noise_multiplier is not None:
+        return settings.noise_multiplier
+    assert settings.epsilon is not None
+    return calibrate_with(parts.accountants[settings.accountant],
+                          lambda s: [noise.event(s, sample_rate, recipe.train.steps)], settings.epsilon, settings.delta)
 
 
 def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, Any]:
@@ -150,9 +156,16 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
                dynamic_ncols=True, mininterval=0.5)
     stepping = 0.0  # seconds spent in steps, evaluations and accounting excluded
     anchor: Optional[list[torch.Tensor]] = None  # θ at the start of the schedule's stage (proximal pull)
+    completed, stopped = 0, None
     # each update is fused into the next step's first forward pass over the weights (zofw.just_in_time)
     with params.deferred_updates():
         for step in bar:
+            if privacy.affordable_steps is not None and step > privacy.affordable_steps:
+                stopped = (f"privacy budget: step {step} would spend more than privacy.max_epsilon = "
+                           f"{recipe.privacy.max_epsilon:g} ({recipe.privacy.accountant}); stopped after step {step - 1}")
+                tqdm.write(stopped, file=sys.stderr)
+                break
+            completed = step
             tick = time.perf_counter()
             # 1. sample a batch: Poisson, as the accountant assumes
             batch = [train_items[i] for i in sampler.sample()]
@@ -197,11 +210,12 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
     bar.close()
 
     metrics = evaluate(model, task, eval_examples, eval_items, train.eval_batch)
-    log.write({"step": train.steps, "eval": metrics})
+    log.write({"step": completed, "eval": metrics})
     log.close()
     saved = model.save_trained(out / "adapter")  # e.g. a LoRA run's peft adapter
     result: dict[str, Any] = {
-        "steps": train.steps,
+        "steps": completed,
+        **({"stopped": stopped} if stopped else {}),
         "main_metric": task.main_metric,
         "metrics": metrics,
         "metrics_before": metrics_before,
@@ -211,7 +225,7 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
         "seconds": round(time.time() - started, 2),
     }
     if privacy.ledger is None:  # step times depend on batch sizes: published only for non-private runs
-        result["seconds_per_step"] = round(stepping / train.steps, 5)
+        result["seconds_per_step"] = round(stepping / max(completed, 1), 5)
     if torch.cuda.is_available() and torch.cuda.max_memory_allocated():
         result["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
     atomic_write_text(out / "result.json", json.dumps(result, indent=1))

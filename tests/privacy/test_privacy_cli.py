@@ -87,3 +87,71 @@ def test_a_recipe_shows_its_planned_schedule(toy_recipe):
 def test_bad_parameters_exit_2_in_one_line(args, fragment):
     result = invoke(*args)
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr
+
+
+class CentralLimit:
+    """A third-party accountant written from the docs: an approximation (not an upper bound)."""
+
+
+def approximate_plugin():
+    from zofw import hookimpl
+    from zofw.slots.accountant import Accountant
+
+    class GaussianDPApproximation(Accountant):
+        """μ-GDP central-limit estimate: an approximation of ε."""
+
+        name = "clt"
+        upper_bound = False
+
+        def epsilon(self, events, delta):
+            return 0.5 * sum(e.steps for e in events) ** 0.5 * max(e.sample_rate for e in events) / min(
+                e.noise_multiplier for e in events)
+
+    class Plugin:
+        @hookimpl
+        def register_accountants(self, register):
+            register(GaussianDPApproximation)
+
+    return Plugin()
+
+
+@pytest.fixture()
+def with_approximation():
+    from zofw.plugins import plugin_manager
+
+    manager = plugin_manager()
+    manager.register(approximate_plugin(), name="clt-test")
+    yield
+    manager.unregister(name="clt-test")
+
+
+def test_an_approximation_is_shown_marked_but_never_calibrates(with_approximation, toy_recipe):
+    record = last_json(invoke("compare", "--sampling-rate", 0.02, "--noise-multiplier", 0.93, "--steps", 150, "--json"))
+    assert "clt" in record["epsilon"] and record["approximations"] == ["clt"]
+    text = invoke("compare", "--sampling-rate", 0.02, "--noise-multiplier", 0.93, "--steps", 150).stdout
+    assert "clt      ε ≈" in text and "pld      ε =" in text
+    refused = invoke("calibrate", "--target-epsilon", 2, "--sampling-rate", 0.02, "--steps", 150, "--accountants", "clt")
+    assert refused.exit_code == 2 and "not an upper bound" in refused.stderr
+    run = CliRunner().invoke(app, ["validate", str(toy_recipe), "--set", "privacy.accountant=clt"])
+    assert run.exit_code == 0  # the recipe is valid; its run refuses to calibrate with clt:
+    planned = invoke(toy_recipe, "--set", "privacy.accountant=clt")
+    assert planned.exit_code == 2 and "not an upper bound" in planned.stderr
+
+
+def test_the_budget_guard_stops_before_the_step_that_would_overspend(toy_recipe, tmp_path):
+    from zofw_privacy.accountants import RDPAccountant
+    from zofw.privacy.ledger import PrivacyEvent
+
+    capped = tmp_path / "capped.toml"  # σ given, not calibrated: 300 steps would overspend the cap
+    capped.write_text(toy_recipe.read_text().replace("epsilon = 4.0", "noise_multiplier = 1.0\nmax_epsilon = 6.0"))
+    args = ["run", str(capped), "--out", str(tmp_path / "run"), "--json", "--set", "train.eval_every=0"]
+    result = CliRunner().invoke(app, args)
+    record = last_json(result)
+    steps = record["steps"]
+    rdp = RDPAccountant(RDPAccountant.Options())
+    q = record["privacy"]["sample_rate"]
+    assert 0 < steps < 300 and "privacy budget" in record["stopped"]
+    assert rdp.epsilon([PrivacyEvent("gaussian", 1.0, q, steps)], 1e-5) <= 6.0
+    assert rdp.epsilon([PrivacyEvent("gaussian", 1.0, q, steps + 1)], 1e-5) > 6.0
+    ledger = json.loads((tmp_path / "run" / "privacy_ledger.json").read_text())
+    assert ledger["events"][0]["steps"] == steps and record["privacy"]["epsilon"]["rdp"] <= 6.0

@@ -62,3 +62,23 @@ def calibrate_noise_multiplier(
                 f_high /= 2
             side = 1
     return high
+
+
+def calibrate_with(accountant, events_of: Callable[[float], list], target_epsilon: float, delta: float) -> float:
+    """σ from ``accountant`` for ``target_epsilon``; only an accountant whose ε is an upper bound may choose
+    σ (an approximation could under-noise)."""
+    if not accountant.upper_bound:
+        raise BadInput(f"accountant '{accountant.name}' reports an approximation of ε, not an upper bound: "
+                       "it cannot calibrate σ (choose rdp, pld or prv)")
+    return calibrate_noise_multiplier(lambda s: accountant.epsilon(events_of(s), delta), target_epsilon)
+
+
+def affordable_steps(epsilon_at: Callable[[int], float], steps: int, max_epsilon: float) -> int:
+    """The largest t ≤ ``steps`` with ε(t) ≤ ``max_epsilon`` (ε grows with t: a binary search, log₂ T calls)."""
+    if epsilon_at(steps) <= max_epsilon:
+        return steps
+    low, high = 0, steps  # ε(low) ≤ max (ε(0) = 0), ε(high) > max
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if epsilon_at(middle) <= max_epsilon else (low, middle)
+    return low

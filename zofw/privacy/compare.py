@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from zofw.errors import BadInput
-from zofw.privacy.calibrate import calibrate_noise_multiplier
+from zofw.privacy.calibrate import calibrate_with
 from zofw.privacy.ledger import PrivacyEvent, PrivacyLedger
 from zofw.slots.accountant import Accountant
 
@@ -53,9 +53,10 @@ def accountants_for(names: Optional[Sequence[str]], mechanism: str) -> dict[str,
 class Comparison:
     epsilon: dict[str, float]
     seconds: dict[str, float]
+    approximations: list[str]  # accountants whose ε is not an upper bound
 
     def record(self) -> dict:
-        return {"epsilon": self.epsilon, "seconds": self.seconds}
+        return {"epsilon": self.epsilon, "seconds": self.seconds, "approximations": self.approximations}
 
     def spread(self) -> float:
         finite = [value for value in self.epsilon.values() if math.isfinite(value)]
@@ -68,7 +69,7 @@ def compare(events: Sequence[PrivacyEvent], delta: float, accountants: dict[str,
         start = time.perf_counter()
         epsilon[name] = accountant.epsilon(events, delta)
         seconds[name] = round(time.perf_counter() - start, 4)
-    return Comparison(epsilon, seconds)
+    return Comparison(epsilon, seconds, [name for name, a in accountants.items() if not a.upper_bound])
 
 
 def calibrate(target_epsilon: float, sampling_rate: float, steps: int, delta: float,
@@ -79,8 +80,8 @@ def calibrate(target_epsilon: float, sampling_rate: float, steps: int, delta: fl
     for name, accountant in accountants.items():
         if progress:
             progress(name)
-        sigmas[name] = calibrate_noise_multiplier(
-            lambda s: accountant.epsilon([PrivacyEvent(mechanism, s, sampling_rate, steps)], delta), target_epsilon)
+        sigmas[name] = calibrate_with(accountant, lambda s: [PrivacyEvent(mechanism, s, sampling_rate, steps)],
+                                      target_epsilon, delta)
     return sigmas
 
 

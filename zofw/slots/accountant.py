@@ -14,6 +14,9 @@ class Accountant(Component):
     # The ledger mechanisms (``Noise.mechanism``) it can compose, Poisson-subsampled: a recipe whose noise
     # is not among them is refused before anything runs, and ``epsilon`` refuses such events too.
     mechanisms: ClassVar[tuple[str, ...]] = ("gaussian",)
+    # Whether ``epsilon`` is an upper bound on the true ε. Only upper bounds may calibrate σ; an
+    # approximation (e.g. a central-limit estimate) is marked as such wherever its ε is shown.
+    upper_bound: ClassVar[bool] = True
 
     def epsilon(self, events: Sequence[PrivacyEvent], delta: float) -> float:
         """ε at ``delta`` of the composition of ``events`` (an upper bound where the method gives one)."""
