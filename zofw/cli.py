@@ -347,7 +347,7 @@ def experiment_synthetic(
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            raise BadInput("--plot needs matplotlib (pip install matplotlib)") from None
+            raise BadInput("--plot needs matplotlib (pip install -e \".[plot]\")") from None
     grid = synthetic.QUICK if quick else synthetic.FULL
     total = len(chosen) * len(grid.dims) * seeds * len(synthetic.METHODS) * grid.runs
     with tqdm(total=total, desc="synthetic", unit="run", disable=as_json) as bar:

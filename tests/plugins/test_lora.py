@@ -31,7 +31,7 @@ def test_only_the_adapter_trains_and_the_base_stays_bitwise(tiny_opt, shared_dat
     estimator = DPZero(SmoothingOptions(smoothing=1e-2))
     with torch.inference_mode():
         for step in range(1, 4):
-            measured = estimator.per_example(params, lambda: per_example_losses(adapter, items, 4), seed=step)
+            estimator.per_example(params, lambda: per_example_losses(adapter, items, 4), seed=step)
             estimator.update(params, step, torch.tensor([20.0]), UpdateContext(step, 1e-2, 0.0))
     changed = {name for name, p in adapter.model.named_parameters() if not torch.equal(p, before[name])}
     assert changed and all(".lora_" in name for name in changed)

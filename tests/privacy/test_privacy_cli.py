@@ -89,10 +89,6 @@ def test_bad_parameters_exit_2_in_one_line(args, fragment):
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr
 
 
-class CentralLimit:
-    """A third-party accountant written from the docs: an approximation (not an upper bound)."""
-
-
 def approximate_plugin():
     from zofw import hookimpl
     from zofw.slots.accountant import Accountant
