@@ -28,6 +28,13 @@ def test_shipped_estimators_conform(estimator, options) -> None:
     check_estimator(estimator, options)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_dp_bitfit_conforms_on_the_biases(optimizer) -> None:
+    from zofw_zo.bitfit import BitFitOptions, DPBitFit
+
+    check_estimator(DPBitFit, BitFitOptions(optimizer=optimizer), trainable="bias")
+
+
 class TooWide(TwoPoint):
     name = "too_wide"
 

@@ -32,6 +32,7 @@ class DPBitFit(Estimator):
 
     name = "dp_bitfit"
     Options = BitFitOptions
+    uses_directions = False  # per-example gradients: the step's seed plays no part
     options: BitFitOptions
 
     def __init__(self, options: BitFitOptions) -> None:

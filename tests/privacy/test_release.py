@@ -92,10 +92,10 @@ def test_bound_scale_applies_to_the_clip_but_not_to_the_noise():
 
 
 def release_space_estimators() -> list[type[Estimator]]:
-    """Private zeroth-order estimators whose noise is on the released values (dp_bitfit, first-order,
-    releases gradients, not values along public directions: tests/plugins/test_dp_bitfit.py)."""
-    return [entry.component for entry in registries()["estimators"]
-            if entry.component.private and entry.component.noise_space == "release" and entry.name != "dp_bitfit"]
+    """Private estimators that release values along public directions, noised where released (a
+    first-order estimator releases gradients instead: tests/plugins/test_dp_bitfit.py)."""
+    return [entry.component for entry in registries()["estimators"] if entry.component.private
+            and entry.component.noise_space == "release" and entry.component.uses_directions]
 
 
 @pytest.mark.parametrize("estimator_class", release_space_estimators(), ids=lambda c: c.name)

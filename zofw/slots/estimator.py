@@ -59,6 +59,9 @@ class Estimator(Component):
     # Whether it probes with λ × ``smoothing_factor`` (set by the loop from the schedule each step); a
     # schedule that changes λ is refused for an estimator that does not declare this.
     follows_smoothing_schedule: ClassVar[bool] = False
+    # Whether its values are measured along public directions drawn from the step's seed (zeroth-order);
+    # False for a first-order estimator (DP-BiTFiT), whose values are gradients and ignore the seed.
+    uses_directions: ClassVar[bool] = True
     smoothing_factor: float = 1.0
 
     def prepare(self, params: TrainableParams) -> None:
