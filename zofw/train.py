@@ -86,17 +86,23 @@ def plan_privacy(recipe: Recipe, parts: Components, sample_rate: float, source: 
     return Privacy(release, ledger, sigma, affordable)
 
 
+def training_examples(recipe: Recipe, parts: Components) -> tuple[list, float]:
+    """The task's training examples and the Poisson sampling rate q = E|B| / n they give (q ≤ 1)."""
+    examples = parts.task.load("train", recipe.seed)
+    if not examples:
+        raise BadInput(f"task '{parts.task.name}' produced no training examples")
+    sample_rate = recipe.train.expected_batch / len(examples)
+    if sample_rate > 1:
+        raise BadInput(f"train.expected_batch = {recipe.train.expected_batch} exceeds the {len(examples)} "
+                       "training examples")
+    return examples, sample_rate
+
+
 def plan_privacy_schedule(recipe: Recipe, parts: Components) -> tuple[list, float]:
     """The ledger a run of ``recipe`` will write (σ calibrated as the run would), without a model."""
     if not parts.estimator.private or recipe.privacy is None:
         return [], 0.0
-    train_examples = parts.task.load("train", recipe.seed)
-    if not train_examples:
-        raise BadInput(f"task '{parts.task.name}' produced no training examples")
-    sample_rate = recipe.train.expected_batch / len(train_examples)
-    if sample_rate > 1:
-        raise BadInput(f"train.expected_batch = {recipe.train.expected_batch} exceeds the {len(train_examples)} "
-                       "training examples")
+    _, sample_rate = training_examples(recipe, parts)
     assert parts.noise is not None
     sigma = recipe_sigma(recipe, parts, sample_rate)
     return [parts.noise.event(sigma, sample_rate, recipe.train.steps)], recipe.privacy.delta
@@ -120,13 +126,10 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
     train, task, model, estimator = recipe.train, parts.task, parts.model, parts.estimator
 
     # --- data, model and privacy: everything that can fail on bad input, before writing anything --
-    train_examples = task.load("train", recipe.seed)
+    train_examples, sample_rate = training_examples(recipe, parts)
     eval_examples = task.load("eval", recipe.seed)
-    if not train_examples or not eval_examples:
-        raise BadInput(f"task '{task.name}' produced no {'training' if not train_examples else 'evaluation'} examples")
-    sample_rate = train.expected_batch / len(train_examples)
-    if sample_rate > 1:
-        raise BadInput(f"train.expected_batch = {train.expected_batch} exceeds the {len(train_examples)} training examples")
+    if not eval_examples:
+        raise BadInput(f"task '{task.name}' produced no evaluation examples")
     if estimator.private and task.evaluates_on_private_data():
         raise BadInput("task.path: a private run would report un-noised metrics of a held-out part of its private "
                        "training file; give task.eval_path, or set task.held_out_public = true if that part is public")

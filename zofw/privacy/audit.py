@@ -187,18 +187,12 @@ def audit_release(release: PrivateRelease, accountant: Accountant, accountant_na
 
 def audit_recipe(recipe: "Recipe", parts: "Components", trials: int, confidence: float) -> AuditResult:
     """Build the release a run of ``recipe`` would use (σ calibrated the same way) and audit one step."""
-    from zofw.train import plan_privacy
+    from zofw.train import plan_privacy, training_examples
 
     estimator = parts.estimator
     if not estimator.private:
         raise BadInput(f"estimator '{estimator.name}' is not private: there is no private release to audit")
-    examples = parts.task.load("train", recipe.seed)
-    if not examples:
-        raise BadInput(f"task '{parts.task.name}' produced no training examples")
-    sample_rate = recipe.train.expected_batch / len(examples)
-    if sample_rate > 1:
-        raise BadInput(f"train.expected_batch = {recipe.train.expected_batch} exceeds the "
-                       f"{len(examples)} training examples")
+    _, sample_rate = training_examples(recipe, parts)
     # σ exactly as a run decides it; the run's own release (ledger on disk) is not used
     sigma = plan_privacy(recipe, parts, sample_rate, SecretStream(), Path("unused")).noise_multiplier
     assert sigma is not None and recipe.privacy is not None
