@@ -52,6 +52,7 @@ class Block:
     start: int  # global element range [start, stop) of its tensors: contiguous in the flat buffer
     stop: int
     members: tuple[Member, ...]
+    indices: tuple[int, ...]  # its trainable tensors, consecutive (computed once, used every probe)
 
 
 def plan_blocks(params: "TrainableParams") -> list[Block]:
@@ -73,7 +74,7 @@ def plan_blocks(params: "TrainableParams") -> list[Block]:
         contiguous = indices == list(range(indices[0], indices[-1] + 1))
         has_forward = type(module).forward is not torch.nn.Module.forward  # ModuleList is never called
         if contiguous and stop - start <= cap and has_forward:
-            blocks.append(Block(module, start, stop, tuple(members)))
+            blocks.append(Block(module, start, stop, tuple(members), tuple(indices)))
             return
         for child in module.children():
             visit(child)
@@ -99,7 +100,9 @@ class JustInTime:
         self.probe: Optional[tuple[int, float]] = None  # (seed, alpha) while probing
         self._original: dict[tuple[int, str], torch.Tensor] = {}
         self._swapped_alone: set[tuple[int, str]] = set()
-        self._fired: set[int] = set()  # blocks whose forward ran inside a probe
+        self._fired: dict[int, Block] = {}  # blocks whose forward ran inside a probe, by id
+        self._swapped_blocks: dict[int, Block] = {}  # blocks whose scratch is installed right now
+        self._dropped: set[int] = set()  # fired blocks whose covered fallback hooks are gone
         self._handles = []
         self._fallback: dict[int, list] = {}  # id(module) -> its fallback hooks' handles
         self.defer_updates = False
@@ -108,7 +111,7 @@ class JustInTime:
             self._handles.append(block.module.register_forward_pre_hook(
                 lambda module, args, block=block: self._swap_block(block)))
             self._handles.append(block.module.register_forward_hook(
-                lambda module, args, output, block=block: self._restore(block.members)))
+                lambda module, args, output, block=block: self._restore(block)))
         for module, held in params.owners():
             for name, _ in held:
                 self._original[(id(module), name)] = module._parameters[name]
@@ -125,7 +128,10 @@ class JustInTime:
             yield
         finally:
             self.probe = None
-            for module, held in self.params.owners():  # a forward that raised may have left scratch in place
+            # a forward that raised may have left scratch in place: put back whatever is still swapped
+            for block in list(self._swapped_blocks.values()):
+                self._restore(block)
+            for module, held in self.params.owners() if self._swapped_alone else ():
                 for name, _ in held:
                     module._parameters[name] = self._original[(id(module), name)]
             self._swapped_alone.clear()
@@ -133,11 +139,12 @@ class JustInTime:
             self.settle()  # tensors no forward used
 
     def _drop_covered_fallbacks(self) -> None:
-        for block in self.blocks:
-            if id(block) in self._fired:
-                for module, _, _ in block.members:
-                    for handle in self._fallback.pop(id(module), []):
-                        handle.remove()
+        """Remove the fallback hooks of modules inside blocks that fired (once per block)."""
+        for key in [key for key in self._fired if key not in self._dropped]:
+            for module, _, _ in self._fired[key].members:
+                for handle in self._fallback.pop(id(module), []):
+                    handle.remove()
+            self._dropped.add(key)
 
     # --- deferred updates --------------------------------------------------------------------------
 
@@ -209,10 +216,10 @@ class JustInTime:
         if self.probe is None:
             self.settle()  # a forward outside a probe sees the updated weights
             return
-        self._fired.add(id(block))
+        self._fired[id(block)] = block
         params = self.params
         assert params.flat is not None
-        indices = sorted({index for _, _, index in block.members})
+        indices = block.indices
         unsettled = self._unsettled(indices)
         if unsettled and len(unsettled) == len(indices):  # update and perturb in one pass
             scratch = torch.empty(block.stop - block.start, dtype=params.flat.dtype, device=params.flat.device)
@@ -225,11 +232,12 @@ class JustInTime:
             begin = params.offsets[index] - block.start
             tensor = params.tensors[index]
             module._parameters[name] = scratch[begin:begin + tensor.numel()].view_as(tensor)
+        self._swapped_blocks[id(block)] = block
 
-    def _restore(self, members) -> None:
-        if self.probe is None:
-            return
-        for module, name, _ in members:
+    def _restore(self, block: Block) -> None:
+        if self._swapped_blocks.pop(id(block), None) is None:
+            return  # not swapped (a forward outside a probe)
+        for module, name, _ in block.members:
             module._parameters[name] = self._original[(id(module), name)]
 
     def _swap_alone(self, module: torch.nn.Module, held) -> None:
