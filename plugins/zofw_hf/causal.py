@@ -40,6 +40,7 @@ class CausalLM(HFAdapter):
     name = "causal_lm"
     Options = CausalLMOptions
     auto_class = "AutoModelForCausalLM"
+    prefix_task = "CAUSAL_LM"
     kinds = ("classification", "generation")
 
     options: CausalLMOptions
@@ -124,7 +125,7 @@ class CausalLM(HFAdapter):
         keep = shape[2] if shape else max(lengths) + 1
         extra = {self._keep_arg: keep} if self._keep_arg else {}
         # use_cache=False: a loss needs no key/value cache, and building one costs 10% of an OPT forward
-        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions(mask), use_cache=False,
+        logits = self.tuned(input_ids=ids, attention_mask=mask, position_ids=positions(mask), use_cache=False,
                             **extra).logits
         logits = logits[:, -keep:-1].float()  # position p predicts token p + 1
         nll = F.cross_entropy(logits.transpose(1, 2), ids[:, 1 - keep:], reduction="none")  # (b, keep - 1)
@@ -170,7 +171,7 @@ class CausalLM(HFAdapter):
         for span in chunks(len(examples), batch_size):
             prompts = [self._prompt(examples[i], self.options.max_new_tokens, i) for i in span]
             ids, mask = pad(prompts, self.pad_id, "left", self.device)
-            out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=self._generation)
+            out = self.tuned.generate(input_ids=ids, attention_mask=mask, generation_config=self._generation)
             decoded = self.tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
             texts.extend(text.split("\n", 1)[0].strip() for text in decoded)
         return texts

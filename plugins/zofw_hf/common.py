@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal, Optional, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, Sequence
 
 import torch
 from pydantic import Field
@@ -28,13 +28,19 @@ class LoraOptions(Options):
     targets: Optional[list[str]] = None  # module names; None: peft's default for the architecture (q/v projections)
 
 
+class PrefixOptions(Options):
+    virtual_tokens: int = Field(5, ge=1)  # prefix length m: trained keys and values at every layer (MeZO: 5)
+    projection: bool = False  # peft's reparametrisation through an MLP (Li & Liang); MeZO trains the prefix directly
+
+
 class HFOptions(Options):
     path: str  # hub id or local checkpoint directory
     tokenizer: Optional[str] = None  # hub id or local tokenizer directory; default: path
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"  # auto: float16 on CUDA, float32 on CPU
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when available
-    trainable: str = "all"  # "all", "bias", "lora" or a regular expression over parameter names
+    trainable: str = "all"  # "all", "bias", "lora", "prefix" or a regular expression over parameter names
     lora: Optional[LoraOptions] = None  # with trainable = "lora" (defaults when absent)
+    prefix: Optional[PrefixOptions] = None  # with trainable = "prefix" (defaults when absent)
     max_length: int = Field(1024, gt=1)  # tokens per input; the prompt is what gets truncated
     random_init: bool = False  # build from path's config.json with random weights (speed and memory runs)
 
@@ -99,6 +105,7 @@ class HFAdapter(ModelAdapter):
 
     Options = HFOptions
     auto_class: ClassVar[str]  # name of the transformers Auto class that loads the weights
+    prefix_task: ClassVar[str] = "FEATURE_EXTRACTION"  # peft's task type for prefix tuning this kind of model
     kinds: ClassVar[tuple[TaskKind, ...]]  # task kinds the adapter can serve
 
     options: HFOptions
@@ -107,6 +114,7 @@ class HFAdapter(ModelAdapter):
         super().__init__(options)
         self._model: Optional[PreTrainedModel] = None
         self._tokenizer: Optional[PreTrainedTokenizerBase] = None
+        self._prefix: Optional[Any] = None  # peft's wrapper holding the trained prefix (trainable = "prefix")
         self.kind: TaskKind = self.kinds[0]
         self.device = resolve_device(options.device)
         self.pad_id = 0
@@ -118,10 +126,11 @@ class HFAdapter(ModelAdapter):
         for key, name in (("path", self.options.path), ("tokenizer", self.options.tokenizer)):
             if name is not None and looks_local(name) and not Path(name).expanduser().is_dir():
                 raise BadInput(f"model.{key}: no such directory: {name}")
-        if self.options.lora is not None and self.options.trainable != "lora":
-            raise BadInput(f"model.lora: LoRA settings are read only with model.trainable = \"lora\" "
-                           f"(it is '{self.options.trainable}')")
-        if self.options.trainable not in ("all", "bias", "lora"):
+        for key in ("lora", "prefix"):
+            if getattr(self.options, key) is not None and self.options.trainable != key:
+                raise BadInput(f"model.{key}: {key} settings are read only with model.trainable = \"{key}\" "
+                               f"(it is '{self.options.trainable}')")
+        if self.options.trainable not in ("all", "bias", "lora", "prefix"):
             try:
                 re.compile(self.options.trainable)
             except re.error as error:
@@ -168,6 +177,8 @@ class HFAdapter(ModelAdapter):
             model = self._with_lora(model)
         model.requires_grad_(False)  # zeroth-order training needs no autograd; a first-order estimator opts in
         self._model = model.eval().to(self.device)
+        if self.options.trainable == "prefix":
+            self._prefix = self._with_prefix(self._model)
         self.loaded()
 
     def _with_lora(self, model: PreTrainedModel) -> PreTrainedModel:
@@ -183,8 +194,42 @@ class HFAdapter(ModelAdapter):
         except ValueError as error:  # e.g. no module matches the targets
             raise BadInput(f"model.lora: {one_line(error)}") from None
 
+    def _with_prefix(self, model: PreTrainedModel) -> Any:
+        """Prefix tuning (peft): trained keys and values prepended at every layer; the model's own weights
+        stay as loaded. The wrapper is kept beside the model: forwards go through ``tuned`` or take
+        ``prefix_inputs``."""
+        from peft import PrefixTuningConfig, get_peft_model
+
+        settings = self.options.prefix or PrefixOptions()
+        config = PrefixTuningConfig(task_type=self.prefix_task, num_virtual_tokens=settings.virtual_tokens,
+                                    prefix_projection=settings.projection,
+                                    base_model_name_or_path=self.options.path)
+        try:
+            wrapped = get_peft_model(model, config)
+        except (ValueError, TypeError, AttributeError) as error:  # an architecture peft cannot prefix-tune
+            raise BadInput(f"model.prefix: {one_line(error)}") from None
+        return wrapped.eval().requires_grad_(False).to(self.device)
+
+    @property
+    def tuned(self) -> Any:
+        """What to call for a forward or ``generate``: the model, or peft's wrapper that adds the prefix."""
+        return self._prefix if self._prefix is not None else self.model
+
+    def prefix_inputs(self, mask: torch.Tensor) -> dict[str, Any]:
+        """Attention mask (and the prefix's keys and values) for a direct call of the model's encoder."""
+        if self._prefix is None:
+            return {"attention_mask": mask}
+        width = self._prefix.peft_config["default"].num_virtual_tokens
+        ones = torch.ones(mask.shape[0], width, dtype=mask.dtype, device=mask.device)
+        return {"attention_mask": torch.cat([ones, mask], dim=1),
+                "past_key_values": self._prefix.get_prompt(batch_size=mask.shape[0])}
+
     def save_trained(self, directory: Path) -> bool:
-        """A LoRA run's adapter, as peft writes it (``PeftModel.from_pretrained(base, directory)`` loads it)."""
+        """A LoRA or prefix run's adapter, as peft writes it (``PeftModel.from_pretrained(base, directory)``
+        loads it)."""
+        if self._prefix is not None:
+            self._prefix.save_pretrained(str(directory))
+            return True
         if self.options.trainable != "lora":
             return False
         from peft import get_peft_model_state_dict
@@ -215,6 +260,11 @@ class HFAdapter(ModelAdapter):
         return self._tokenizer
 
     def trainable(self) -> TrainableParams:
+        if self._prefix is not None:  # the prompt encoder lives in peft's wrapper, beside the model
+            params = TrainableParams.select(self._prefix, r"^prompt_encoder\.")
+            if not params.names:
+                raise BadInput("model.prefix: peft's wrapper holds no prefix parameters")
+            return params
         pattern = r"\.lora_[AB]\." if self.options.trainable == "lora" else self.options.trainable
         params = TrainableParams.select(self.model, pattern)
         if not params.names:

@@ -97,7 +97,7 @@ class MaskedLM(HFAdapter):
     def _mask_logits(self, batch: Sequence[MaskedItem], shape: Optional[tuple[int, int]] = None) -> torch.Tensor:
         """Float32 vocabulary logits (R, V) at each row's mask position (``shape``: see ``pad``)."""
         ids, mask = pad([item.ids for item in batch], self.pad_id, "right", self.device, shape)
-        hidden = self.model.base_model(input_ids=ids, attention_mask=mask)[0]  # (R, L, h)
+        hidden = self.model.base_model(input_ids=ids, **self.prefix_inputs(mask))[0]  # (R, L, h)
         at = on_device(torch.tensor([item.mask_at for item in batch] + [0] * (len(ids) - len(batch))), self.device)
         rows = torch.arange(len(ids), device=self.device)
         return self._head(hidden[rows, at]).float()  # the head sees the mask positions only

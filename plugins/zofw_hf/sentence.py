@@ -84,7 +84,7 @@ class SentenceEncoder(HFAdapter):
     def _embed(self, rows: Sequence[Sequence[int]], shape: Optional[tuple[int, int]] = None) -> torch.Tensor:
         """Unit-norm mean-pooled embeddings (n, h) of token rows (``shape``: see ``pad``)."""
         ids, mask = pad(rows, self.pad_id, "right", self.device, shape)
-        hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+        hidden = self.model(input_ids=ids, **self.prefix_inputs(mask)).last_hidden_state.float()
         weights = mask.unsqueeze(-1).float()
         return F.normalize((hidden * weights).sum(1) / weights.sum(1), dim=-1)[:len(rows)]
 

@@ -5,7 +5,7 @@ from zofw_zo.bitfit import DPBitFit
 from zofw_zo.clippers import L2Clipper, ScalarClipper
 from zofw_zo.estimators import DPGD0, DPZero, DPZeroMulti, DPZOLaplace, TwoPoint
 from zofw_zo.noise import DiscreteGaussianNoise, GaussianNoise, LaplaceNoise
-from zofw_zo.schedules import Constant, Stagewise
+from zofw_zo.schedules import Constant, Cosine, Linear, Stagewise
 
 
 @hookimpl
@@ -30,4 +30,6 @@ def register_noise(register):
 @hookimpl
 def register_schedules(register):
     register(Constant)
+    register(Linear)
+    register(Cosine)
     register(Stagewise)

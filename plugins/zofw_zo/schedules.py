@@ -1,4 +1,4 @@
-"""Schedules: constant, and the stagewise schedule of DP-ZOSO (NDSS 2025)."""
+"""Schedules: constant, linear and cosine decay, and the stagewise schedule of DP-ZOSO (NDSS 2025)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,49 @@ class Constant(Schedule):
 
     def plan(self, step: int, steps: int) -> StepPlan:
         return StepPlan()
+
+
+class DecayOptions(Options):
+    final_lr: float = Field(0.0, ge=0, le=1)  # η at the last step, as a fraction of train.lr
+    final_smoothing: float = Field(1.0, gt=0, le=1)  # λ at the last step, as a fraction of the estimator's λ
+
+
+class _Decay(Schedule):
+    """Both factors move from 1 at the first step to their final value at the last, along ``shape``."""
+
+    Options = DecayOptions
+    options: DecayOptions
+
+    def shape(self, progress: float) -> float:
+        """1 at progress 0, 0 at progress 1."""
+        raise NotImplementedError
+
+    def plan(self, step: int, steps: int) -> StepPlan:
+        left = self.shape((step - 1) / (steps - 1) if steps > 1 else 0.0)
+        final_lr, final_smoothing = self.options.final_lr, self.options.final_smoothing
+        return StepPlan(lr_factor=final_lr + (1 - final_lr) * left,
+                        smoothing_factor=final_smoothing + (1 - final_smoothing) * left)
+
+    def changes_smoothing(self) -> bool:
+        return self.options.final_smoothing != 1.0
+
+
+class Linear(_Decay):
+    """Linear decay from the recipe's values to ``final_lr`` (and ``final_smoothing``) at the last step."""
+
+    name = "linear"
+
+    def shape(self, progress: float) -> float:
+        return 1.0 - progress
+
+
+class Cosine(_Decay):
+    """Cosine decay (half a period) from the recipe's values to the final fractions at the last step."""
+
+    name = "cosine"
+
+    def shape(self, progress: float) -> float:
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 class StagewiseOptions(Options):

@@ -1,4 +1,4 @@
-"""Schedules: the stagewise formula, the proximal pull, λ followed by the estimator, recipe checks."""
+"""Schedules: linear and cosine decay, the stagewise formula, the proximal pull, λ followed by the estimator, recipe checks."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from zofw.cli import app
 from zofw.slots.estimator import UpdateContext
 from zofw.testing import Quadratic
 from zofw_zo.estimators import DPZero, SmoothingOptions
-from zofw_zo.schedules import Constant, Stagewise, StagewiseOptions
+import math
+
+from zofw_zo.schedules import Constant, Cosine, Linear, Stagewise, StagewiseOptions
 
 
 def test_stages_double_in_length_and_shrink_the_step_size_and_lambda():
@@ -25,6 +27,21 @@ def test_stages_double_in_length_and_shrink_the_step_size_and_lambda():
         for step in range(first, last):
             assert plans[step].lr_factor == 0.5**stage and plans[step].smoothing_factor == 0.25**stage
     assert Constant(Constant.Options()).plan(123, 1000).lr_factor == 1.0
+
+
+@pytest.mark.parametrize("schedule", [Linear, Cosine])
+def test_decays_run_from_the_recipe_values_to_the_final_fractions(schedule):
+    chosen = schedule(schedule.Options(final_lr=0.1, final_smoothing=0.5))
+    plans = [chosen.plan(step, 101) for step in range(1, 102)]
+    assert plans[0].lr_factor == 1.0 and plans[0].smoothing_factor == 1.0
+    assert math.isclose(plans[-1].lr_factor, 0.1) and math.isclose(plans[-1].smoothing_factor, 0.5)
+    factors = [plan.lr_factor for plan in plans]
+    assert all(a > b for a, b in zip(factors, factors[1:]))  # strictly decreasing
+    progress = 0.5  # the midpoint: linear halfway, cosine (1 + cos π/2)/2 = 1/2 as well; a quarter differs
+    assert math.isclose(plans[50].lr_factor, 0.1 + 0.9 * progress)
+    quarter = (1 - 0.25) if schedule is Linear else 0.5 * (1 + math.cos(math.pi * 0.25))
+    assert math.isclose(plans[25].lr_factor, 0.1 + 0.9 * quarter)
+    assert chosen.changes_smoothing() and not schedule(schedule.Options()).changes_smoothing()
 
 
 def test_the_estimator_probes_with_the_scheduled_lambda():
@@ -106,3 +123,13 @@ def test_the_loop_applies_the_proximal_pull(toy_recipe, tmp_path, monkeypatch):
         assert result.exit_code == 0, result.output
         losses.append(json.loads(result.stdout.strip().splitlines()[-1])["metrics"]["loss"])
     assert losses[0] != losses[1]
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine"])
+def test_a_decaying_run_ends_at_its_final_step_size(name, toy_recipe, tmp_path):
+    result = CliRunner().invoke(app, ["run", str(toy_recipe), "--out", str(tmp_path / "run"), "--json",
+                                      "--set", f'schedule={{name = "{name}", final_lr = 0.25}}',
+                                      "--set", "train.steps=30", "--set", "train.eval_every=0"])
+    assert result.exit_code == 0, result.output
+    resolved = tomllib.loads((tmp_path / "run" / "recipe.toml").read_text().split("\n", 1)[1])
+    assert resolved["schedule"]["name"] == name and resolved["schedule"]["final_lr"] == 0.25
