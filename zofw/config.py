@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -37,6 +37,9 @@ class ComponentSpec(BaseModel):
 class TrainConfig(Section):
     steps: int = Field(gt=0)  # optimisation steps T
     expected_batch: float = Field(gt=0)  # E|B| = q·n; Poisson sampling draws batches of this mean size
+    # "poisson": each example joins each batch with probability q (add/remove-one; every accountant);
+    # "fixed_size": each batch is expected_batch examples drawn without replacement (replace-one, 2C; rdp)
+    sampling: Literal["poisson", "fixed_size"] = "poisson"
     lr: float = Field(gt=0)  # step size η
     weight_decay: float = Field(0.0, ge=0)  # not applied to biases and LayerNorm
     eval_every: int = Field(0, ge=0)  # steps between evaluations; 0: only before and after training
