@@ -4,7 +4,7 @@ Every task reads its splits the same way, so the rules live here once:
 - ``eval`` comes from ``eval_path`` when given;
 - ``train`` comes from ``path`` when given; with ``path`` but no ``eval_path``, the file is split into
   a train part and a disjoint, seed-independent eval part (see :mod:`zofw_tasks.sampling`);
-- a split with no file comes from the hub (``train`` / ``validation``), loaded lazily.
+- a split with no file comes from the hub (``train``, or the task's evaluation split), loaded lazily.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ class DataOptions(Options):
     # With path but no eval_path, the eval part is split off the training file. A private run refuses to
     # evaluate on it (unprotected, un-noised metrics of private data) unless the recipe declares it public.
     held_out_public: bool = False
+    # The hub split evaluated on when no eval file is given; None: the one the papers test on (the task's
+    # default, e.g. MNLI's "validation_matched"). Name another ("validation_mismatched") to change it.
+    eval_split: Optional[str] = None
 
 
 @dataclass(frozen=True)

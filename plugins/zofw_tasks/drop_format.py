@@ -7,14 +7,14 @@ spans}, query_id, validated_answers?}]}}``. Hub (``ucinlp/drop``): rows with ``s
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Union
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from zofw.errors import BadInput
-from zofw_tasks.data import FileSource, first_problem, read_text
+from zofw_tasks.data import FileSource, first_problem
+from zofw_tasks.formats import json_document
 
 
 class _Record(BaseModel):
@@ -55,6 +55,9 @@ class DropQuestion:
     passage: str
     question: str
     golds: tuple[str, ...]  # every accepted answer string; golds[0] is the training target
+    # each annotator's answer as the official evaluator reads it: a tuple of spans (one for a number or a
+    # date), for the official metric, which scores a multi-span answer as one bag of spans
+    answer_sets: tuple[tuple[str, ...], ...] = ()
 
 
 def answer_strings(answer: DropAnswer) -> tuple[str, ...]:
@@ -79,10 +82,7 @@ def unique(strings: Iterable[str]) -> tuple[str, ...]:
 
 def read_drop_file(source: FileSource) -> list[DropQuestion]:
     """The answerable questions of an official-format file, in file order; BadInput names any problem."""
-    try:
-        data = json.loads(read_text(source))
-    except json.JSONDecodeError as error:
-        raise BadInput(f"{source.where()}: invalid JSON: {error}") from None
+    data = json_document(source)
     try:
         passages = DROP_FILE.validate_python(data)
     except ValidationError as error:
@@ -90,14 +90,16 @@ def read_drop_file(source: FileSource) -> list[DropQuestion]:
     questions = []
     for passage_id, entry in passages.items():
         for qa in entry.qa_pairs:
-            golds = unique(s for answer in (qa.answer, *qa.validated_answers) for s in answer_strings(answer))
+            sets = tuple(dict.fromkeys(filter(None, map(answer_strings, (qa.answer, *qa.validated_answers)))))
+            golds = unique(span for spans in sets for span in spans)
             if golds:  # the release has a few questions with an empty answer: nothing to train or score on
-                questions.append(DropQuestion(passage_id, qa.query_id, entry.passage, qa.question, golds))
+                questions.append(DropQuestion(passage_id, qa.query_id, entry.passage, qa.question, golds, sets))
     return questions
 
 
 def from_hub_row(row: Mapping[str, Any]) -> DropQuestion:
-    """A hub row; its ``answers_spans.spans`` are already the flattened gold strings."""
+    """A hub row; its ``answers_spans.spans`` are already the flattened gold strings of the question's one
+    answer (the hub keeps no validated answers), so together they are its one bag for the official metric."""
     golds = unique(str(span).strip() for span in row["answers_spans"]["spans"])
     return DropQuestion(str(row.get("section_id", "")), str(row.get("query_id", "")), row["passage"],
-                        row["question"], golds)
+                        row["question"], golds, (golds,) if golds else ())

@@ -1,9 +1,11 @@
-"""Deterministic data selection: the held-out eval part of a file, and seeded subsets of a pool."""
+"""Deterministic data selection: the held-out eval part of a file, and seeded subsets of a pool (n items,
+or k per class as LM-BFF's few-shot sets)."""
 
 from __future__ import annotations
 
 import hashlib
 import random
+from collections import defaultdict
 from typing import Callable, Sequence, TypeVar
 
 from zofw.errors import BadInput
@@ -50,3 +52,21 @@ def subsample(pool: Sequence[T], n: int, seed: int) -> list[T]:
     if n >= len(pool):
         return [pool[i] for i in range(len(pool))]
     return [pool[i] for i in random.Random(seed).sample(range(len(pool)), n)]
+
+
+def per_class(pool: Sequence[T], labels: Sequence[int], k: int, seed: int) -> list[T]:
+    """``k`` items of every class present, drawn without replacement with ``random.Random(seed)``; all of a
+    class if it has fewer. LM-BFF's k-shot training sets (DPZero on RoBERTa: k = 512), kept in pool order.
+
+    ``labels[i]`` is the class of ``pool[i]``; taking them apart lets a lazy pool give its label column
+    without converting its rows.
+    """
+    by_class: dict[int, list[int]] = defaultdict(list)
+    for index, label in enumerate(labels):
+        by_class[label].append(index)
+    rng = random.Random(seed)
+    chosen: list[int] = []
+    for label in sorted(by_class):  # a fixed class order, so the draw depends on the seed alone
+        members = by_class[label]
+        chosen.extend(members if k >= len(members) else rng.sample(members, k))
+    return [pool[i] for i in sorted(chosen)]
