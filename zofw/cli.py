@@ -15,7 +15,7 @@ from typing import Callable, Optional
 import typer
 
 from zofw import __version__
-from zofw.errors import BadInput
+from zofw.errors import BadInput, RunFailed
 
 app = typer.Typer(
     help="Private, memory-lean fine-tuning of language models with zeroth-order optimization.",
@@ -37,16 +37,20 @@ def guarded(command: Callable) -> Callable:
         try:
             return command(*args, **kwargs)
         except BadInput as error:
-            code, message = 2, str(error)
+            code, message, failure = 2, str(error), error
         except (typer.Exit, typer.Abort):
             raise
-        except KeyboardInterrupt:
-            code, message = 130, "interrupted"
+        except KeyboardInterrupt as error:
+            code, message, failure = 130, "interrupted", error
+        except RunFailed as error:  # its message already says what failed
+            code, message, failure = 1, f"run failed: {error}", error
         except Exception as error:  # noqa: BLE001 - the one place a run's failure is reported
-            code, message = 1, f"run failed: {type(error).__name__}: {error}"
-        if _state["debug"]:
-            traceback.print_exc()
-        typer.echo(f"error: {message.splitlines()[0] if message else 'unknown'}", err=True)
+            code, message, failure = 1, f"run failed: {type(error).__name__}: {error}", error
+        if _state["debug"]:  # the traceback, with the cause a one-line message hides (``from None``)
+            failure.__suppress_context__ = False
+            traceback.print_exception(type(failure), failure, failure.__traceback__)
+        lines = message.strip().splitlines()
+        typer.echo(f"error: {lines[0] if lines else 'unknown'}", err=True)
         raise typer.Exit(code)
 
     return wrapper
@@ -236,7 +240,8 @@ def plugins(as_json: bool = JsonOption) -> None:
         typer.echo(json.dumps(rows))
         return
     for row in rows:
-        typer.echo(f"{row['name']:<10} {row['module']:<24} {row['distribution']:<16} {row['hooks']}")
+        status = f"BROKEN: {row['error']}" if row["error"] else row["hooks"]
+        typer.echo(f"{row['name']:<10} {row['module']:<24} {row['distribution']:<16} {status}")
 
 
 @app.command("privacy")
