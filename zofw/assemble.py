@@ -7,9 +7,9 @@ from typing import Optional
 
 from pydantic import ValidationError
 
-from zofw.config import ComponentSpec, Recipe, describe
+from zofw.config import ComponentSpec, Recipe, check_values, describe
 from zofw.errors import BadInput
-from zofw.plugins import registries
+from zofw.plugins import broken_plugins, registries
 from zofw.privacy.release import check_mechanism
 from zofw.slots.accountant import Accountant
 from zofw.slots.base import Component
@@ -40,16 +40,27 @@ def build(recipe: Recipe, source: str) -> Components:
         try:
             entry = slots[slot].get(spec.name)
         except BadInput as error:
-            raise BadInput(f"recipe {source}: {key}.name: {error}") from None
+            broken = broken_plugins()
+            hint = f"; skipped plugin{'s' * (len(broken) > 1)}: " + "; ".join(
+                f"'{name}' ({why})" for name, why in broken.items()) if broken else ""
+            raise BadInput(f"recipe {source}: {key}.name: {error}{hint}") from None
         try:
             options = entry.component.Options.model_validate(spec.options())
         except ValidationError as error:
-            raise BadInput(f"recipe {source}: {describe(error, key)}") from None
+            raise BadInput(f"recipe {source}: {describe(error, key, entry.component.Options)}") from None
+        except RecursionError:
+            raise BadInput(f"recipe {source}: {key}: options nested too deeply") from None
+        try:  # whatever the component's schema let through: inf, nan, integers beyond 64 bits
+            check_values(options.model_dump(), key)
+        except BadInput as error:
+            raise BadInput(f"recipe {source}: {error}") from None
         component = entry.component(options)
         try:
             component.check()
         except BadInput as error:
             raise BadInput(f"recipe {source}: {error}") from None  # check() names the key path itself
+        except (OSError, ValueError) as error:  # a check that met a path it cannot even look at
+            raise BadInput(f"recipe {source}: {key}: {type(error).__name__}: {error}") from None
         return component
 
     estimator = make("estimators", recipe.estimator, "estimator")
@@ -69,9 +80,15 @@ def build(recipe: Recipe, source: str) -> Components:
             if noise.mechanism not in accountants[name].mechanisms:
                 raise BadInput(f"{key}: accountant '{name}' cannot compose {noise.mechanism} noise (it composes "
                                f"{', '.join(accountants[name].mechanisms)}); choose another or change noise.name")
-    elif recipe.privacy is not None or recipe.clipper is not None:
-        raise BadInput(f"recipe {source}: estimator '{estimator.name}' is not private: "
-                       "remove the [privacy] and [clipper] tables, or choose a private estimator")
+            if recipe.train.sampling not in accountants[name].samplings:  # sampling must match the accountant
+                raise BadInput(f"{key}: accountant '{name}' does not model {recipe.train.sampling} sampling (it "
+                               f"models {', '.join(accountants[name].samplings)}); choose another or change "
+                               "train.sampling")
+    elif recipe.privacy is not None or recipe.clipper is not None or "noise" in recipe.model_fields_set:
+        given = [f"[{table}]" for table in ("privacy", "clipper", "noise")
+                 if getattr(recipe, table) is not None and (table != "noise" or "noise" in recipe.model_fields_set)]
+        raise BadInput(f"recipe {source}: estimator '{estimator.name}' is not private, so {', '.join(given)} "
+                       f"would be ignored: remove {'them' if len(given) > 1 else 'it'}, or choose a private estimator")
     schedule = make("schedules", recipe.schedule, "schedule")
     if schedule.changes_smoothing() and not estimator.follows_smoothing_schedule:  # type: ignore[attr-defined]
         raise BadInput(f"recipe {source}: schedule '{schedule.name}' changes λ, which estimator "
