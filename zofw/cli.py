@@ -305,10 +305,7 @@ def privacy_view(
             raise BadInput(f"{target}: not compare, calibrate, a recipe or a run directory")
         if not events:
             raise BadInput(f"{target}: nothing private to account (no privacy events)")
-        mechanisms = {event.mechanism for event in events}
-        chosen = {name: accountant for mech in mechanisms
-                  for name, accountant in side_by_side.accountants_for(names, mech).items()
-                  if all(e.mechanism in accountant.mechanisms for e in events)}
+        chosen = side_by_side.accountants_for_events(names, events)
     result = side_by_side.compare(events, delta, chosen)
     if plot_path is not None:
         if len(events) != 1:

@@ -26,7 +26,7 @@ from zofw.privacy.ledger import PrivacyLedger
 from zofw.privacy.release import NoPrivacy, PrivateRelease
 from zofw.privacy.secure import SecretStream
 from zofw.rundir import MetricsLog, atomic_write_text, claim
-from zofw.sampling import PoissonSampler
+from zofw.sampling import Sampling
 from zofw.slots.estimator import LossFn, UpdateContext
 from zofw.slots.model import ModelAdapter
 
@@ -66,49 +66,45 @@ def epsilons(parts: Components, ledger: PrivacyLedger, names: Sequence[str]) -> 
     return {name: parts.accountants[name].epsilon(ledger.events, ledger.delta) for name in names}
 
 
-def plan_privacy(recipe: Recipe, parts: Components, sample_rate: float, source: SecretStream,
-                 ledger_path: Path) -> Privacy:
+def plan_privacy(recipe: Recipe, parts: Components, sampling: Sampling, source: SecretStream,
+                 ledger_path: Path, parameter_count: Optional[int] = None) -> Privacy:
     """Calibrate σ for the target ε (or take σ as given) and set up the private release."""
     divisor = recipe.train.expected_batch
     if not parts.estimator.private:
         return Privacy(NoPrivacy(divisor, parts.estimator.directions()), None, None)
     settings, steps = recipe.privacy, recipe.train.steps
     assert settings is not None and parts.clipper is not None and parts.noise is not None
-    sigma = recipe_sigma(recipe, parts, sample_rate)
+    sigma = recipe_sigma(recipe, parts, sampling)
     affordable = None
     if settings.max_epsilon is not None:  # computed once from the planned schedule: no accounting per step
         accountant, noise = parts.accountants[settings.accountant], parts.noise
-        affordable = affordable_steps(lambda t: accountant.epsilon([noise.event(sigma, sample_rate, t)] if t else [],
+        affordable = affordable_steps(lambda t: accountant.epsilon([noise.event(sigma, sampling, t)] if t else [],
                                                                    settings.delta), steps, settings.max_epsilon)
     ledger = PrivacyLedger(settings.delta)
-    release = PrivateRelease(parts.clipper, parts.noise, sigma, sample_rate, parts.estimator, divisor,
-                             source, ledger, ledger_path)
+    release = PrivateRelease(parts.clipper, parts.noise, sigma, sampling, parts.estimator, divisor,
+                             source, ledger, ledger_path, parameter_count)
     return Privacy(release, ledger, sigma, affordable)
 
 
-def training_examples(recipe: Recipe, parts: Components) -> tuple[list, float]:
-    """The task's training examples and the Poisson sampling rate q = E|B| / n they give (q ≤ 1)."""
+def training_examples(recipe: Recipe, parts: Components) -> tuple[list, Sampling]:
+    """The task's training examples and how batches are drawn from them (q = E|B| / n ≤ 1)."""
     examples = parts.task.load("train", recipe.seed)
     if not examples:
         raise BadInput(f"task '{parts.task.name}' produced no training examples")
-    sample_rate = recipe.train.expected_batch / len(examples)
-    if sample_rate > 1:
-        raise BadInput(f"train.expected_batch = {recipe.train.expected_batch} exceeds the {len(examples)} "
-                       "training examples")
-    return examples, sample_rate
+    return examples, Sampling.of(recipe.train.sampling, recipe.train.expected_batch, len(examples))
 
 
 def plan_privacy_schedule(recipe: Recipe, parts: Components) -> tuple[list, float]:
     """The ledger a run of ``recipe`` will write (σ calibrated as the run would), without a model."""
     if not parts.estimator.private or recipe.privacy is None:
         return [], 0.0
-    _, sample_rate = training_examples(recipe, parts)
+    _, sampling = training_examples(recipe, parts)
     assert parts.noise is not None
-    sigma = recipe_sigma(recipe, parts, sample_rate)
-    return [parts.noise.event(sigma, sample_rate, recipe.train.steps)], recipe.privacy.delta
+    sigma = recipe_sigma(recipe, parts, sampling)
+    return [parts.noise.event(sigma, sampling, recipe.train.steps)], recipe.privacy.delta
 
 
-def recipe_sigma(recipe: Recipe, parts: Components, sample_rate: float) -> float:
+def recipe_sigma(recipe: Recipe, parts: Components, sampling: Sampling) -> float:
     """σ as the recipe gives it, or calibrated by its accountant for its target ε over its steps."""
     settings, noise = recipe.privacy, parts.noise
     assert settings is not None and noise is not None
@@ -116,7 +112,7 @@ def recipe_sigma(recipe: Recipe, parts: Components, sample_rate: float) -> float
         return settings.noise_multiplier
     assert settings.epsilon is not None
     return calibrate_with(parts.accountants[settings.accountant],
-                          lambda s: [noise.event(s, sample_rate, recipe.train.steps)], settings.epsilon, settings.delta)
+                          lambda s: [noise.event(s, sampling, recipe.train.steps)], settings.epsilon, settings.delta)
 
 
 def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, Any]:
@@ -126,7 +122,7 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
     train, task, model, estimator = recipe.train, parts.task, parts.model, parts.estimator
 
     # --- data, model and privacy: everything that can fail on bad input, before writing anything --
-    train_examples, sample_rate = training_examples(recipe, parts)
+    train_examples, sampling = training_examples(recipe, parts)
     eval_examples = task.load("eval", recipe.seed)
     if not eval_examples:
         raise BadInput(f"task '{task.name}' produced no evaluation examples")
@@ -140,8 +136,8 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
     rows = train.microbatch or default_rows(train.expected_batch)  # public: every training forward has these rows
     # one secure stream for the batches and the released noise; its key never leaves this process
     secret = secret_source()
-    privacy = plan_privacy(recipe, parts, sample_rate, secret, out / "privacy_ledger.json")
-    sampler = PoissonSampler(len(train_items), sample_rate, secret)
+    privacy = plan_privacy(recipe, parts, sampling, secret, out / "privacy_ledger.json", params.numel())
+    sampler = sampling.sampler(secret)
 
     claim(out)
     resolved = resolved_recipe(recipe, parts)
@@ -170,7 +166,7 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
                 break
             completed = step
             tick = time.perf_counter()
-            # 1. sample a batch: Poisson, as the accountant assumes
+            # 1. sample a batch as the accountant assumes (Poisson by default)
             batch = [train_items[i] for i in sampler.sample()]
             # 2. probe the loss along the public direction u(seed): perturb, forward twice; the schedule
             # (public) sets this step's step size and λ
@@ -222,7 +218,7 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
         "main_metric": task.main_metric,
         "metrics": metrics,
         "metrics_before": metrics_before,
-        "privacy": privacy_record(recipe, parts, privacy, sample_rate, reported, len(train_items), secret),
+        "privacy": privacy_record(recipe, parts, privacy, sampling, reported, secret),
         "run_dir": str(out),
         **({"adapter": str(out / "adapter")} if saved else {}),
         "seconds": round(time.time() - started, 2),
@@ -240,10 +236,10 @@ def privacy_spent(parts: Components, ledger: PrivacyLedger, recipe: Recipe) -> f
     return epsilons(parts, ledger, [recipe.privacy.accountant])[recipe.privacy.accountant]
 
 
-def privacy_record(recipe: Recipe, parts: Components, privacy: Privacy, sample_rate: float,
-                   reported: list[str], dataset_size: int, source: SecretStream) -> dict[str, Any]:
+def privacy_record(recipe: Recipe, parts: Components, privacy: Privacy, sampling: Sampling,
+                   reported: list[str], source: SecretStream) -> dict[str, Any]:
     if privacy.ledger is None:
-        return {"private": False, "delta": None, "epsilon": {}, "sample_rate": sample_rate}
+        return {"private": False, "delta": None, "epsilon": {}, "sample_rate": sampling.sample_rate}
     assert recipe.privacy is not None
     spent = epsilons(parts, privacy.ledger, reported)
     record: dict[str, Any] = {"private": not source.reproducible}
@@ -256,13 +252,14 @@ def privacy_record(recipe: Recipe, parts: Components, privacy: Privacy, sample_r
         "target_epsilon": recipe.privacy.epsilon,
         "calibrated_with": recipe.privacy.accountant if recipe.privacy.epsilon is not None else None,
         "noise_multiplier": privacy.noise_multiplier,
-        "sample_rate": sample_rate,
+        "sample_rate": sampling.sample_rate,
+        "sampling": sampling.scheme,
         # n is public: q = E|B| / n and σ reveal it; the guarantee is about which examples are in the data
-        "dataset_size": dataset_size,
+        "dataset_size": sampling.dataset_size,
         "dataset_size_is_public": True,
         "clip_bound": parts.clipper.options.bound if parts.clipper is not None else None,
         "steps": privacy.ledger.steps,
-        "neighbouring": "add/remove-one",
+        "neighbouring": sampling.neighbouring,
     }
 
 

@@ -68,7 +68,9 @@ def test_two_runs_of_the_same_recipe_share_no_batch(toy_recipe, tmp_path, monkey
         Recording.__init__(sampler, *args)
         return sampler
 
-    monkeypatch.setattr(train, "PoissonSampler", recording)
+    import zofw.sampling
+
+    monkeypatch.setattr(zofw.sampling, "PoissonSampler", recording)
     run_toy(toy_recipe, tmp_path / "a")
     run_toy(toy_recipe, tmp_path / "b")
     first, second = batches

@@ -192,14 +192,14 @@ def audit_recipe(recipe: "Recipe", parts: "Components", trials: int, confidence:
     estimator = parts.estimator
     if not estimator.private:
         raise BadInput(f"estimator '{estimator.name}' is not private: there is no private release to audit")
-    _, sample_rate = training_examples(recipe, parts)
+    _, sampling = training_examples(recipe, parts)
     # σ exactly as a run decides it; the run's own release (ledger on disk) is not used
-    sigma = plan_privacy(recipe, parts, sample_rate, SecretStream(), Path("unused")).noise_multiplier
+    sigma = plan_privacy(recipe, parts, sampling, SecretStream(), Path("unused")).noise_multiplier
     assert sigma is not None and recipe.privacy is not None
-    release = PrivateRelease(parts.clipper, parts.noise, sigma, sample_rate, estimator,
+    release = PrivateRelease(parts.clipper, parts.noise, sigma, sampling.sample_rate, estimator,
                              recipe.train.expected_batch, SecretStream(), PrivacyLedger(recipe.privacy.delta))
     name = recipe.privacy.accountant
     described = (f"one {estimator.name} release ({parts.clipper.name} clip, {parts.noise.name} noise), no "
                  f"subsampling: {BATCH} fixed examples vs the same plus a canary at C; the run samples at "
-                 f"q = {sample_rate:.4g} for {recipe.train.steps} steps")
+                 f"q = {sampling.sample_rate:.4g} for {recipe.train.steps} steps")
     return audit_release(release, parts.accountants[name], name, trials, confidence, described)

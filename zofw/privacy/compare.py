@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -47,6 +47,24 @@ def accountants_for(names: Optional[Sequence[str]], mechanism: str) -> dict[str,
     else:
         chosen = [entry.component for entry in registry if mechanism in entry.component.mechanisms]
     return {component.name: component(component.Options()) for component in chosen}
+
+
+def accountants_for_events(names: Optional[Sequence[str]], events: Sequence[PrivacyEvent]) -> dict[str, Accountant]:
+    """The named accountants, each able to compose every event (else the first refusal, in one line), or
+    by default every registered accountant that can."""
+    from zofw.plugins import registries
+
+    registry = registries()["accountants"]
+    built = {entry.component.name: entry.component(entry.component.Options())
+             for entry in ([registry.get(name) for name in names] if names else registry)}
+    able = {name: accountant for name, accountant in built.items()
+            if all(accountant.refusal(event) is None for event in events)}
+    if names and len(able) < len(built):
+        refused = next(name for name in built if name not in able)
+        built[refused].epsilon(events, 1e-5)  # raises the accountant's own one-line refusal
+    if not able:
+        raise BadInput(f"no registered accountant can compose {events[0].describe()}")
+    return able
 
 
 @dataclass
@@ -88,8 +106,7 @@ def calibrate(target_epsilon: float, sampling_rate: float, steps: int, delta: fl
 def curve(event: PrivacyEvent, delta: float, accountants: dict[str, Accountant], points: int = 12) -> dict:
     """ε after t steps, t log-spaced up to the event's steps, per accountant (for the plot)."""
     marks = sorted({max(1, round(event.steps ** (k / (points - 1)))) for k in range(points)})
-    return {name: [(t, accountant.epsilon([PrivacyEvent(event.mechanism, event.noise_multiplier, event.sample_rate,
-                                                        t, sensitivity=event.sensitivity)], delta)) for t in marks]
+    return {name: [(t, accountant.epsilon([replace(event, steps=t)], delta)) for t in marks]
             for name, accountant in accountants.items()}
 
 

@@ -10,16 +10,33 @@ from typing import Optional
 from zofw.rundir import atomic_write_text
 
 
+# The norm each mechanism's multiplier is relative to in its standard privacy analysis.
+NORM_OF_MECHANISM = {"gaussian": "l2", "discrete_gaussian": "l2", "laplace": "l1"}
+
+
 @dataclass(frozen=True)
 class PrivacyEvent:
-    """``steps`` identical releases of a Poisson-subsampled noise mechanism."""
+    """``steps`` identical releases of a subsampled noise mechanism, with everything an accountant needs
+    to check that it can compose them (mechanism, norm, sampling scheme, relation, dimension)."""
 
     mechanism: str  # e.g. "gaussian": the noise added to the released sum
-    noise_multiplier: float  # noise scale ÷ L2 sensitivity of the released sum
-    sample_rate: float  # q: each example joins a batch independently with this probability
+    noise_multiplier: float  # noise scale ÷ the released sum's sensitivity in ``sensitivity_norm``
+    sample_rate: float  # q = E|B| / n
     steps: int = 1
     neighbouring: str = "add/remove-one"  # the relation the sensitivity was computed under
     sensitivity: Optional[int] = None  # grid mechanisms (discrete Gaussian): sensitivity in grid units
+    sampling: str = "poisson"  # "poisson" (independent coins) or "fixed_size" (b drawn without replacement)
+    dataset_size: Optional[int] = None  # n, for fixed-size sampling (its accountant needs n and b)
+    dimension: int = 1  # values released per step (K; d for noise added to the parameters)
+    sensitivity_norm: Optional[str] = None  # the norm the multiplier is relative to; None: the mechanism's own
+
+    def __post_init__(self) -> None:
+        if self.sensitivity_norm is None:  # frozen: set once, here
+            object.__setattr__(self, "sensitivity_norm", NORM_OF_MECHANISM.get(self.mechanism, "l2"))
+
+    def describe(self) -> str:
+        return (f"a {self.mechanism} event ({self.sensitivity_norm} sensitivity, {self.sampling} sampling, "
+                f"{self.neighbouring})")
 
     def same_mechanism(self, other: "PrivacyEvent") -> bool:
         return replace(self, steps=0) == replace(other, steps=0)

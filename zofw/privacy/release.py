@@ -4,11 +4,13 @@ Order, fixed here for every estimator: record the event in the ledger (on disk f
 non-finite values → clip each example → sum in float64 → add noise where the estimator declares it →
 divide by the expected batch size.
 
-Neighbouring relation: add/remove one example. Sensitivity: replacing every non-finite value by 0 (a
+Neighbouring relation: the sampling scheme's (``zofw.sampling``): add/remove one example for Poisson
+batches, replace one for fixed-size batches. Sensitivity: replacing every non-finite value by 0 (a
 fixed rule that looks at no other example) keeps each row finite, so the clipper bounds each example's
-contribution and the sum moves by at most ``clipper.sensitivity(K, noise.sensitivity_norm)`` when one
-example is added or removed; the noise scale is σ times that. Dividing by the *expected* batch size
-(public) rather than the realised one keeps |B| secret.
+contribution by ``clipper.sensitivity(K, noise.sensitivity_norm)``; adding or removing one example moves
+the sum by at most that, replacing one by twice that (``Sampling.sensitivity_factor``). The noise scale
+is σ times the sum's sensitivity, and the ledger event names the relation, the norm and the scheme.
+Dividing by the *expected* batch size (public) rather than the realised one keeps |B| secret.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from zofw.errors import BadInput, RunFailed
 from zofw.params import TrainableParams
 from zofw.privacy.ledger import PrivacyEvent, PrivacyLedger
 from zofw.privacy.secure import SecretStream
+from zofw.sampling import Sampling
 from zofw.slots.clipper import Clipper
 from zofw.slots.estimator import Estimator, PerExample
 from zofw.slots.noise import Noise
@@ -91,25 +94,32 @@ def check_mechanism(estimator: Estimator, noise: Noise) -> None:
 class PrivateRelease:
     """Clip → noise → account, for one private estimator; noise goes where the estimator declares."""
 
-    def __init__(self, clipper: Clipper, noise: Noise, noise_multiplier: float, sample_rate: float,
+    def __init__(self, clipper: Clipper, noise: Noise, noise_multiplier: float, sampling: Sampling | float,
                  estimator: Estimator, divisor: float, source: SecretStream,
-                 ledger: PrivacyLedger, ledger_path: Optional[Path] = None) -> None:
+                 ledger: PrivacyLedger, ledger_path: Optional[Path] = None,
+                 parameter_count: Optional[int] = None) -> None:
         self.noise_space: Literal["release", "parameters"] = estimator.noise_space
         if self.noise_space == "parameters" and type(noise).sample_like is Noise.sample_like:
             raise BadInput(f"noise.name: estimator '{estimator.name}' adds noise to the parameters, which "
                            f"noise '{noise.name}' cannot do")
         check_mechanism(estimator, noise)
         self.clipper, self.noise, self.source = clipper, noise, source
-        self.noise_multiplier, self.sample_rate, self.divisor = noise_multiplier, sample_rate, divisor
+        # a bare rate q: Poisson sampling at q
+        self.noise_multiplier, self.divisor = noise_multiplier, divisor
+        self.sampling = sampling = Sampling.coerce(sampling)
         self.dims = estimator.directions()
         if noise.max_dims is not None and self.dims > noise.max_dims:
             raise BadInput(f"noise.name: noise '{noise.name}' privatises at most {noise.max_dims} value(s) per "
                            f"step; estimator '{estimator.name}' releases {self.dims}")
-        self.scale = noise_multiplier * clipper.sensitivity(self.dims, noise.sensitivity_norm)
+        # the sum's sensitivity: one example's clipped contribution, twice that under replace-one
+        sensitivity = clipper.sensitivity(self.dims, noise.sensitivity_norm) * sampling.sensitivity_factor
+        self.scale = noise_multiplier * sensitivity
+        # what a step releases: K values, or a d-vector when the noise goes into the parameters
+        self.dimension = parameter_count if self.noise_space == "parameters" and parameter_count else self.dims
         self.ledger, self.ledger_path = ledger, ledger_path
 
     def event(self) -> PrivacyEvent:
-        return self.noise.event(self.noise_multiplier, self.sample_rate)
+        return self.noise.event(self.noise_multiplier, self.sampling, dimension=self.dimension)
 
     def clipped_sum(self, measured: PerExample) -> torch.Tensor:
         """Σ_i clip(finite(values_i)) in float64, over the example dimension (-2); leading dims are kept."""

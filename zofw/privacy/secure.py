@@ -70,6 +70,17 @@ class SecretStream:
         threshold = np.uint64(min(int(probability * 2.0**64), (1 << 64) - 1))
         return self.uint64(count) < threshold
 
+    def below(self, bound: int) -> int:
+        """A uniform integer in [0, bound): 64-bit draws above the largest multiple of ``bound`` are redrawn,
+        so no value is favoured."""
+        if not 0 < bound <= 1 << 64:
+            raise ValueError(f"bound must be in [1, 2^64], got {bound}")
+        limit = (1 << 64) - (1 << 64) % bound
+        while True:
+            value = int(self.uint64(1)[0])
+            if value < limit:
+                return value % bound
+
     def normal(self, count: int) -> torch.Tensor:
         """float64 standard normals by Box–Muller from secure uniforms."""
         pairs = math.ceil(count / 2)

@@ -8,6 +8,7 @@ import torch
 
 from zofw.privacy.ledger import PrivacyEvent
 from zofw.privacy.secure import SecretStream
+from zofw.sampling import Sampling
 from zofw.slots.base import Component
 
 
@@ -33,10 +34,15 @@ class Noise(Component):
 
         return total + on_device(self.sample(tuple(total.shape), multiplier * sensitivity, source), total.device)
 
-    def event(self, multiplier: float, sample_rate: float, steps: int = 1) -> PrivacyEvent:
-        """The ledger event of ``steps`` Poisson-sampled releases: what the release records and what σ is
-        calibrated against (one construction for both)."""
-        return PrivacyEvent(self.mechanism, multiplier, sample_rate, steps, sensitivity=self.ledger_sensitivity())
+    def event(self, multiplier: float, sampling: Sampling | float, steps: int = 1,
+              dimension: int = 1) -> PrivacyEvent:
+        """The ledger event of ``steps`` releases of ``dimension`` values from batches drawn as ``sampling``
+        says: what the release records and what σ is calibrated against (one construction for both)."""
+        sampling = Sampling.coerce(sampling)  # a bare rate q: Poisson sampling at q
+        return PrivacyEvent(self.mechanism, multiplier, sampling.sample_rate, steps, sampling.neighbouring,
+                            self.ledger_sensitivity(), sampling.scheme,
+                            sampling.dataset_size if sampling.scheme == "fixed_size" else None, dimension,
+                            self.sensitivity_norm)
 
     def ledger_sensitivity(self) -> Optional[int]:
         """For mechanisms on an integer grid: the sensitivity in grid units, which the ledger records
