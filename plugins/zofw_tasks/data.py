@@ -9,6 +9,7 @@ Every task reads its splits the same way, so the rules live here once:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence, Union
@@ -99,9 +100,18 @@ def one_line(error: BaseException) -> str:
 def first_problem(error: ValidationError) -> str:
     """The first problem of a file-schema error, by its path in the file: ``nfl_1.qa_pairs.0.question: …``."""
     first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "top level"
+    where = ".".join(map(location_part, first["loc"])) or "top level"
     more = len(error.errors()) - 1
     return f"{where}: {first['msg']}" + (f" (and {more} more)" if more else "")
+
+
+def location_part(part: object) -> str:
+    """A key of a file's JSON as a message shows it: quoted and escaped where it is not plain text (a key
+    may hold a newline, and a message is one line)."""
+    text = str(part)
+    if not text.isprintable() or not text:
+        text = json.dumps(text)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def hub_name(dataset: str, config: Optional[str]) -> str:
