@@ -147,8 +147,8 @@ def test_default_run_directories_never_collide(tmp_path, monkeypatch):
     from zofw.cli import fresh_run_dir
 
     monkeypatch.chdir(tmp_path)
-    first = fresh_run_dir("quickstart")
-    first.mkdir(parents=True)
+    first = fresh_run_dir("quickstart")  # created at once (mkdir is atomic): another process cannot take it
+    assert first.is_dir() and not any(first.iterdir())
     assert fresh_run_dir("quickstart") != first
 
 

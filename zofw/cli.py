@@ -61,19 +61,45 @@ def quickstart_path() -> Path:
 
 
 def fresh_run_dir(stem: str) -> Path:
-    """runs/STEM-TIME, with a counter if a run of the same second already claimed it."""
-    base = Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    candidates = (base.with_name(f"{base.name}-{n}") if n else base for n in range(1000))
-    return next(c for c in candidates if not c.exists())
+    """runs/STEM-TIME, created now (atomically), with a counter if a run of the same second has it."""
+    from zofw.rundir import fresh
+
+    return fresh(Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
-def _load(recipe: Optional[Path], overrides: list[str]):
+def _load(recipe: Optional[Path], overrides: list[str], inputs: str = "local"):
+    """Recipe, overrides and components, checked; ``inputs``: "local" also checks the model and tokenizer
+    directories it names, "data" also whether hub datasets can be fetched (offline: refused at once),
+    "all" the same for every hub id (the command loads the model too)."""
     from zofw.assemble import build
     from zofw.config import load_recipe
+    from zofw.provenance import check_inputs
 
     path = recipe or quickstart_path()
     loaded = load_recipe(path, overrides)
-    return path, loaded, build(loaded, str(path))
+    parts = build(loaded, str(path))
+    check_inputs(parts, network=inputs != "local", kinds=("dataset",) if inputs == "data" else
+                 ("model", "tokenizer", "dataset"))
+    return path, loaded, parts
+
+
+def check_new_file(option: str, path: Optional[Path]) -> None:
+    """Refuse an output file option (--plot, --profile) before any work: it exists (it is never
+    overwritten), its folder is missing or a file, or the folder is not writable."""
+    if path is None:
+        return
+    from zofw.errors import blocking_file
+
+    if path.exists() or path.is_symlink():
+        raise BadInput(f"{option}: {path} exists; it is not overwritten")
+    blocker = blocking_file(path)
+    if blocker is not None:
+        raise BadInput(f"{option}: {path}: {blocker} is a file, not a directory")
+    folder = path.absolute().parent
+    if not folder.is_dir():
+        raise BadInput(f"{option}: {path}: no such directory: {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BadInput(f"{option}: {path}: {folder} is not writable")
 
 
 def _print_version(value: bool) -> None:
@@ -103,15 +129,29 @@ def run(
     from zofw.train import INSECURE_SECRET_ENV
     from zofw.train import run as train
 
-    path, loaded, parts = _load(recipe, overrides)
-    out = out or fresh_run_dir(path.stem)
+    from zofw import provenance
+    from zofw.rundir import finite_or_null, prepare, release
+
+    path, loaded, parts = _load(recipe, overrides, inputs="all")
+    # the run directory is checked and created before the model loads; removed again if still empty
+    if out is None:
+        out = fresh_run_dir(path.stem)
+        created = [out]
+    else:
+        created = prepare(out)
     if os.environ.get(INSECURE_SECRET_ENV) is not None and parts.estimator.private:
         typer.echo(f"warning: {INSECURE_SECRET_ENV} is set: batches and noise are reproducible, this run is NOT private",
                    err=True)
-    # the recipe's path as the user gave it; never the install location of the built-in quickstart
-    result = train(loaded, parts, out, str(recipe) if recipe else "the built-in quickstart recipe")
+    try:
+        # the recipe's path as the user gave it; never the install location of the built-in quickstart
+        result = train(loaded, parts, out, str(recipe) if recipe else "the built-in quickstart recipe")
+    except BaseException:
+        release(created)
+        raise
+    if not (out / "provenance.json").exists():  # until the training loop writes it itself
+        provenance.write(out, parts)
     if as_json:
-        typer.echo(json.dumps(result))
+        typer.echo(json.dumps(finite_or_null(result)))
         return
     main = result["main_metric"]
     typer.echo(f"{main}: {result['metrics_before'][main]:.2f} -> {result['metrics'][main]:.2f} "
@@ -151,7 +191,7 @@ def audit(
     from zofw.privacy.audit import audit_recipe, check_settings
 
     check_settings(trials, confidence)
-    _, loaded, parts = _load(recipe, overrides)
+    _, loaded, parts = _load(recipe, overrides, inputs="data")
     result = audit_recipe(loaded, parts, trials, confidence)
     if as_json:
         typer.echo(json.dumps(result.record()))
@@ -192,11 +232,12 @@ def bench(
     from zofw.bench import bench as measure
 
     # every example exactly --length tokens: the adapter cuts the synthetic prompts there
-    _, loaded, parts = _load(recipe, [*overrides, f"model.max_length={length}"])
     if repeats < 1 or warmup < 0:
         raise BadInput("bench: --repeats must be ≥ 1 and --warmup ≥ 0")
-    if profile is not None and profile.exists():
-        raise BadInput(f"--profile: {profile} exists; it is not overwritten")
+    if batch < 1 or length < 2:
+        raise BadInput("bench: --batch must be ≥ 1 and --length ≥ 2")
+    check_new_file("--profile", profile)
+    _, loaded, parts = _load(recipe, [*overrides, f"model.max_length={length}"], inputs="all")
     record = measure(loaded, parts, batch, length, repeats, warmup, profile)
     if as_json:
         typer.echo(json.dumps(record))
@@ -267,8 +308,7 @@ def privacy_view(
     from zofw.privacy.ledger import PrivacyEvent
 
     names = [name.strip() for name in accountants.split(",") if name.strip()] if accountants else None
-    if plot_path is not None and plot_path.exists():
-        raise BadInput(f"--plot: {plot_path} exists; it is not overwritten")
+    check_new_file("--plot", plot_path)
     if target == "calibrate":
         if sampling_rate is None or steps is None or target_epsilon is None:
             raise BadInput("privacy calibrate needs --target-epsilon, --sampling-rate and --steps")
@@ -298,7 +338,7 @@ def privacy_view(
         elif path.is_file():  # a recipe: the schedule it plans (σ calibrated as the run would)
             from zofw.train import plan_privacy_schedule
 
-            _, loaded, parts = _load(path, overrides)
+            _, loaded, parts = _load(path, overrides, inputs="data")
             events, delta = plan_privacy_schedule(loaded, parts)
             title = f"planned by {path}"
         else:
@@ -343,8 +383,7 @@ def experiment_synthetic(
     unknown = [mode for mode in chosen if mode not in synthetic.MODES]
     if unknown or seeds < 1:
         raise BadInput(f"--mode must be among {', '.join(synthetic.MODES)} and --seeds ≥ 1 (got {unknown or seeds})")
-    if plot_path is not None and plot_path.exists():
-        raise BadInput(f"--plot: {plot_path} exists; it is not overwritten")
+    check_new_file("--plot", plot_path)
     if plot_path is not None:
         try:
             import matplotlib  # noqa: F401
