@@ -114,7 +114,7 @@ def main_options(
     version: bool = typer.Option(False, "--version", help="Show the version and exit.", is_eager=True,
                                  callback=_print_version),
 ) -> None:
-    _state["debug"] = _state["debug"] or debug
+    _state["debug"] = bool(os.environ.get("ZOFW_DEBUG")) or debug  # per invocation, not sticky
 
 
 @app.command()

@@ -217,7 +217,7 @@ def _truthy(name: str) -> bool:
 _reachable: dict[str, bool] = {}
 
 
-def hub_reachable(timeout: float = 3.0) -> bool:
+def hub_reachable(timeout: float = 2.0) -> bool:
     """Whether the hub endpoint accepts a TCP connection within ``timeout`` seconds (name lookup
     included: it runs in a thread, since a lookup can hang past any socket timeout). Cached."""
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
