@@ -24,6 +24,7 @@ from zofw.evaluate import evaluate, per_example_losses
 from zofw.privacy.calibrate import affordable_steps, calibrate_with
 from zofw.privacy.ledger import PrivacyLedger
 from zofw.privacy.release import NoPrivacy, PrivateRelease
+from zofw.privacy.running import RunningEpsilon, log_marks
 from zofw.privacy.secure import SecretStream
 from zofw.rundir import MetricsLog, atomic_write_text, claim
 from zofw.sampling import Sampling
@@ -144,9 +145,14 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
     atomic_write_text(out / "recipe.toml", f"# resolved from {source}\n" + tomli_w.dumps(resolved))
     log = MetricsLog(out / "metrics.jsonl")
     log_every = train.log_every or max(1, train.steps // 50)
-    # ε so far costs an accountant call (PLD/PRV: about a second), so it is refreshed about 10 times a run
-    epsilon_every = max(log_every, train.steps // 10)
     reported = list(recipe.privacy.report) if recipe.privacy else []
+    # ε so far at every log record: the planned schedule's curve, computed once (zofw.privacy.running)
+    running = None
+    if privacy.ledger is not None:
+        assert recipe.privacy is not None and isinstance(privacy.release, PrivateRelease)
+        running = RunningEpsilon(parts.accountants[recipe.privacy.accountant], privacy.release.event(),
+                                 privacy.ledger.delta, log_marks(train.steps, log_every))
+        budget = recipe.privacy.max_epsilon or recipe.privacy.epsilon
 
     metrics_before = evaluate(model, task, eval_examples, eval_items, train.eval_batch)
     log.write({"step": 0, "eval": metrics_before})
@@ -196,11 +202,11 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
                 if privacy.ledger is None and measured.loss is not None and len(batch):
                     record["train_loss"] = shown["train_loss"] = float(measured.loss.float().mean())
                     record["nonfinite"] = released.nonfinite
-                if privacy.ledger is not None:
-                    if step % epsilon_every == 0 or step == train.steps:
-                        record["epsilon"] = shown["ε"] = privacy_spent(parts, privacy.ledger, recipe)
+                if running is not None and privacy.ledger is not None:
+                    record["epsilon"] = spent = running.after(privacy.ledger)
+                    shown["ε"] = f"{spent:.3g}" + (f"/{budget:g}" if budget else "")  # the spend in the bar
                 log.write(record)
-                bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
+                bar.set_postfix({k: v if isinstance(v, str) else f"{v:.4g}" for k, v in shown.items()}, refresh=False)
             if train.eval_every and step % train.eval_every == 0 and step != train.steps:
                 params.settle()  # the last update is applied before the weights are read
                 metrics = evaluate(model, task, eval_examples, eval_items, train.eval_batch)
@@ -209,7 +215,10 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
     bar.close()
 
     metrics = evaluate(model, task, eval_examples, eval_items, train.eval_batch)
-    log.write({"step": completed, "eval": metrics})
+    final: dict[str, Any] = {"step": completed, "eval": metrics}
+    if running is not None and privacy.ledger is not None:  # also when the budget guard stopped the run
+        final["epsilon"] = running.after(privacy.ledger)
+    log.write(final)
     log.close()
     saved = model.save_trained(out / "adapter")  # e.g. a LoRA run's peft adapter
     result: dict[str, Any] = {
@@ -229,11 +238,6 @@ def run(recipe: Recipe, parts: Components, out: Path, source: str) -> dict[str, 
         result["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
     atomic_write_text(out / "result.json", json.dumps(result, indent=1))
     return result
-
-
-def privacy_spent(parts: Components, ledger: PrivacyLedger, recipe: Recipe) -> float:
-    assert recipe.privacy is not None
-    return epsilons(parts, ledger, [recipe.privacy.accountant])[recipe.privacy.accountant]
 
 
 def privacy_record(recipe: Recipe, parts: Components, privacy: Privacy, sampling: Sampling,

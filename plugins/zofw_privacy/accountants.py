@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from typing import Sequence
+from dataclasses import replace
+from typing import Any, Sequence
 
 import dp_accounting
 from dp_accounting import dp_event
@@ -65,6 +66,16 @@ class RDPAccountant(Accountant):
         accountant.compose(to_dp_event(events))
         return float(accountant.get_epsilon(delta))
 
+    def curve(self, event: PrivacyEvent, marks: Sequence[int], delta: float) -> list[float]:
+        """RDP composes by addition: one step's RDP at every order, computed once, times t."""
+        self.check_event(event)
+        accountant = rdp_privacy_accountant.RdpAccountant(neighboring_relation=relation([event]))
+        accountant.compose(to_dp_event([replace(event, steps=1)]))
+        orders, one_step = getattr(accountant, "_orders", None), getattr(accountant, "_rdp", None)
+        if orders is None or one_step is None:  # a dp-accounting without these attributes: one call per mark
+            return super().curve(event, marks, delta)
+        return [float(rdp_privacy_accountant.compute_epsilon(orders, t * one_step, delta)[0]) for t in marks]
+
 
 class PLDOptions(Options):
     discretization: float = Field(1e-4, gt=0)  # value discretisation interval of the loss distribution
@@ -88,31 +99,52 @@ class PLDAccountant(Accountant):
         accountant.compose(to_dp_event(events))
         return float(accountant.get_epsilon(delta))
 
+    def curve(self, event: PrivacyEvent, marks: Sequence[int], delta: float) -> list[float]:
+        """Incremental composition: the distribution after each mark is the previous one composed with the
+        gap's (gaps repeat in a run's log steps, so each distinct gap is self-composed once)."""
+        self.check_event(event)
+        one = self._distribution(event)
+        gaps: dict[int, Any] = {}
+        values, total, done = [], None, 0
+        for mark in marks:
+            gap = mark - done
+            if gap not in gaps:
+                gaps[gap] = one.self_compose(gap)
+            total = gaps[gap] if total is None else total.compose(gaps[gap])
+            done = mark
+            values.append(float(total.get_epsilon_for_delta(delta)))
+        return values
+
+    def _distribution(self, event: PrivacyEvent) -> Any:
+        """The privacy loss distribution of one release of ``event`` (Poisson-subsampled)."""
+        from dp_accounting.pld import privacy_loss_distribution as pld
+
+        grid = self.options.discretization
+        if event.mechanism == "discrete_gaussian":
+            if not event.sensitivity:
+                raise BadInput("a discrete_gaussian ledger event lacks its integer sensitivity")
+            return pld.from_discrete_gaussian_mechanism(event.noise_multiplier * event.sensitivity,
+                                                        sensitivity=event.sensitivity, sampling_prob=event.sample_rate,
+                                                        value_discretization_interval=grid)
+        if event.mechanism == "gaussian":
+            return pld.from_gaussian_mechanism(event.noise_multiplier, sampling_prob=event.sample_rate,
+                                               value_discretization_interval=grid)
+        return pld.from_laplace_mechanism(event.noise_multiplier, sampling_prob=event.sample_rate,
+                                          value_discretization_interval=grid)
 
     def _composed_directly(self, events: Sequence[PrivacyEvent], delta: float) -> float:
         """Ledgers with discrete-Gaussian events, which dp-accounting has no DpEvent for: each event's
         privacy loss distribution (Poisson-subsampled, add/remove-one) built directly and composed."""
-        from dp_accounting.pld import privacy_loss_distribution as pld
-
-        grid = self.options.discretization
         total = None
         for event in events:
-            if event.mechanism == "discrete_gaussian":
-                if not event.sensitivity:
-                    raise BadInput("a discrete_gaussian ledger event lacks its integer sensitivity")
-                one = pld.from_discrete_gaussian_mechanism(event.noise_multiplier * event.sensitivity,
-                                                           sensitivity=event.sensitivity, sampling_prob=event.sample_rate,
-                                                           value_discretization_interval=grid)
-            elif event.mechanism == "gaussian":
-                one = pld.from_gaussian_mechanism(event.noise_multiplier, sampling_prob=event.sample_rate,
-                                                  value_discretization_interval=grid)
-            else:
-                one = pld.from_laplace_mechanism(event.noise_multiplier, sampling_prob=event.sample_rate,
-                                                 value_discretization_interval=grid)
+            one = self._distribution(event)
             one = one.self_compose(event.steps)
             total = one if total is None else total.compose(one)
         assert total is not None
         return float(total.get_epsilon_for_delta(delta))
+
+
+CURVE_POINTS = 8  # PRV evaluations for a run's running ε
 
 
 class PRVOptions(Options):
@@ -138,6 +170,17 @@ class PRVAccountant(Accountant):
                 continue
         warnings.warn("prv-accountant could not bound ε for this ledger; reporting ε = inf", stacklevel=2)
         return math.inf
+
+    def curve(self, event: PrivacyEvent, marks: Sequence[int], delta: float) -> list[float]:
+        """Each PRV evaluation costs about a second whatever t is, so ε is computed at no more than
+        ``CURVE_POINTS`` counts (geometric, the last one included) and each mark gets the value at the
+        first computed count at or after it: an upper bound, since ε grows with the steps."""
+        self.check_event(event)
+        last = marks[-1]
+        grid = sorted({min(last, max(1, round(last ** (k / (CURVE_POINTS - 1))))) for k in range(CURVE_POINTS)}
+                      | {last})
+        at = dict(zip(grid, super().curve(event, grid, delta)))
+        return [at[next(g for g in grid if g >= mark)] for mark in marks]
 
     def _upper_bound(self, events: Sequence[PrivacyEvent], delta: float, eps_error: float) -> float:
         from prv_accountant import PRVAccountant as _PRV

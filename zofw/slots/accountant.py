@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from typing import Any, ClassVar, Sequence
 
 from zofw.errors import BadInput
@@ -71,3 +72,11 @@ class Accountant(Component):
     def epsilon(self, events: Sequence[PrivacyEvent], delta: float) -> float:
         """ε at ``delta`` of the composition of ``events`` (an upper bound where the method gives one)."""
         raise NotImplementedError
+
+    def curve(self, event: PrivacyEvent, marks: Sequence[int], delta: float) -> list[float]:
+        """ε after each of ``marks`` (increasing step counts) repetitions of ``event``: a run's ε so far,
+        computed once for its planned schedule. One accountant call per mark here; accountants that can
+        compose incrementally override it, and may return a value at a later count than asked (ε grows
+        with the steps, so that is still an upper bound), never at an earlier one."""
+        self.check_event(event)
+        return [self.epsilon([replace(event, steps=t)], delta) for t in marks]
