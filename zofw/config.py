@@ -60,6 +60,9 @@ class TrainConfig(Section):
     log_every: int = Field(0, ge=0, le=MAX_STEPS)  # steps between metrics.jsonl records; 0: about 50 per run
     microbatch: int = Field(0, ge=0, le=MAX_ROWS)  # rows of every training forward (fixed, public); 0: expected_batch rounded up
     eval_batch: int = Field(16, gt=0, le=MAX_ROWS)  # examples per forward during evaluation
+    # steps between checkpoints of the trainable weights (0: only at the end); a seed-log estimator can
+    # resume from its seed log alone, so checkpoints only shorten the replay
+    checkpoint_every: int = Field(0, ge=0, le=MAX_STEPS)
 
 
 class PrivacyConfig(Section):
