@@ -197,7 +197,7 @@ class ClassificationTask(DatasetTask[Pair]):
         header = split_line(first, delimiter, source)
         if self.columns.missing(header):
             raise BadInput(f"{source.where()}: expected a header with columns "
-                           f"{either([quoted(g) for g in self.columns.groups()], 'and')}, got {header[:4]!r}")
+                           f"{either([quoted(g) for g in self.columns.groups()], 'and')}, got {[h[:40] for h in header[:4]]!r}")
         at = [header.index(name) if name else None for name in self.columns.pick(header)]
         needed = max(i for i in at if i is not None) + 1
         kind = "tab" if delimiter == "\t" else "comma"

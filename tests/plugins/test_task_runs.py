@@ -25,7 +25,7 @@ trainable = "bias"  # few weights: the run's time goes to the task's path, not t
 [task]
 name = "{task}"
 path = "{path}"
-eval_path = "{eval_path}"
+{eval_file}
 n_eval = 6
 {task_extra}
 [estimator]
@@ -47,18 +47,18 @@ eval_every = 0
 eval_batch = 6
 """
 
-# task, model family, (train file, eval file) under ../shared/data or made here, extra task options
+# task, model family, (train file, eval file or None) under ../shared/data or made here, extra task options.
+# With one file, the eval split is its held-out part (whole passages / premises / articles), declared public.
 RUNS = [
     ("sst5", "masked", ("lmbff/sst-5/train.tsv", "lmbff/sst-5/test.tsv"), 'k_per_class = 4'),
     ("trec", "masked", ("lmbff/trec/train.csv", "lmbff/trec/test.csv"), 'k_per_class = 2'),
-    ("snli", "masked", ("made:snli.tsv", "made:snli.tsv"), 'n_train = 12'),
-    ("mnli", "masked", ("made:mnli.jsonl", "made:mnli.jsonl"), 'n_train = 12'),
-    ("rte", "masked", ("superglue/RTE/val.jsonl", "superglue/RTE/val.jsonl"), 'n_train = 32'),
-    ("boolq", "causal", ("superglue/BoolQ/val.jsonl", "superglue/BoolQ/val.jsonl"), 'n_train = 32'),
-    ("cb", "causal", ("superglue/CB/val.jsonl", "superglue/CB/val.jsonl"), 'n_train = 32'),
-    ("squad", "causal", ("made:squad.json", "made:squad.json"), 'n_train = 4'),
-    ("drop", "causal", ("drop/drop_train_sample.json", "drop/drop_train_sample.json"),
-     'n_train = 32\nmax_passage_chars = 300'),
+    ("snli", "masked", ("made:snli.tsv", None), 'n_train = 12'),
+    ("mnli", "masked", ("made:mnli.jsonl", None), 'n_train = 12'),
+    ("rte", "masked", ("superglue/RTE/val.jsonl", None), 'n_train = 32'),
+    ("boolq", "causal", ("superglue/BoolQ/val.jsonl", None), 'n_train = 32'),
+    ("cb", "causal", ("superglue/CB/val.jsonl", None), 'n_train = 32'),
+    ("squad", "causal", ("made:squad.json", None), 'n_train = 4'),
+    ("drop", "causal", ("drop/drop_train_sample.json", None), 'n_train = 32\nmax_passage_chars = 300'),
 ]
 METRICS = {"squad": {"f1", "em"}, "drop": {"f1", "em", "drop_f1", "drop_em"}}
 
@@ -67,17 +67,18 @@ METRICS = {"squad": {"f1", "em"}, "drop": {"f1", "em", "drop_f1", "drop_em"}}
 def made(tmp_path_factory) -> Path:
     """SNLI, MNLI and SQuAD files in their official layouts (../shared/data has none)."""
     folder = tmp_path_factory.mktemp("made")
-    pairs = [("A man is sleeping on a bench.", "A person rests.", "entailment"),
-             ("Two kids play football.", "Nobody is outside.", "contradiction"),
-             ("A woman reads a book.", "She is a student.", "neutral")] * 4
+    subjects = ["A man", "Two kids", "A woman", "An old dog", "The band", "A chef", "Some tourists", "A pilot"]
+    pairs = [(f"{subject} {verb} in scene {i}.", hypothesis, gold) for i, subject in enumerate(subjects * 3)
+             for verb, hypothesis, gold in [("rests", "Someone rests.", "entailment"),
+                                            ("runs", "Nobody moves.", "contradiction")]]
     header = "index\tcaptionID\tpairID\tsentence1\tsentence2\tlabel1\tgold_label\n"
     (folder / "snli.tsv").write_text(header + "".join(f"{i}\tc\tp\t{a}\t{b}\t{g}\t{g}\n" for i, (a, b, g) in enumerate(pairs)))
     (folder / "mnli.jsonl").write_text("".join(json.dumps({"sentence1": a, "sentence2": b, "gold_label": g}) + "\n"
                                                for a, b, g in pairs))
-    qas = [{"id": str(i), "question": f"Who scored {i}?", "answers": [{"text": "Denver Broncos", "answer_start": 4}]}
-           for i in range(6)]
-    (folder / "squad.json").write_text(json.dumps({"data": [{"title": "Super_Bowl_50", "paragraphs": [
-        {"context": "The Denver Broncos defeated the Carolina Panthers 24-10.", "qas": qas}]}]}))
+    articles = [{"title": f"Article_{t}", "paragraphs": [{"context": f"The Broncos beat the Panthers in game {t}.", "qas": [
+        {"id": f"{t}", "question": "Who won?", "answers": [{"text": "the Broncos", "answer_start": 0}]}]}]}
+        for t in range(30)]
+    (folder / "squad.json").write_text(json.dumps({"data": articles}))
     return folder
 
 
@@ -91,7 +92,7 @@ def test_a_shrunk_recipe_runs_and_reports_the_task_metrics(task, family, files, 
         model="masked_lm" if masked else "causal_lm", model_path=tiny_roberta if masked else tiny_opt,
         tokenizer=shared_data / "tokenizers" / ("roberta" if masked else "opt"),
         model_extra="" if masked else "max_new_tokens = 6", task=task, path=where(files[0]),
-        eval_path=where(files[1]), task_extra=task_extra))
+        eval_file=f'eval_path = "{where(files[1])}"' if files[1] else "held_out_public = true", task_extra=task_extra))
     result = CliRunner().invoke(app, ["run", str(recipe), "--json", "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout.strip().splitlines()[-1])
@@ -108,7 +109,7 @@ def test_a_malformed_data_file_is_one_line_at_the_command_line(shared_data, tiny
     recipe = tmp_path / "bad.toml"
     recipe.write_text(RECIPE.format(model="masked_lm", model_path=tiny_roberta, model_extra="",
                                     tokenizer=shared_data / "tokenizers" / "roberta", task="sst5", path=bad,
-                                    eval_path=bad, task_extra=""))
+                                    eval_file=f'eval_path = "{bad}"', task_extra=""))
     result = CliRunner().invoke(app, ["run", str(recipe), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2
     assert result.stderr.strip() == f"error: task.path: {bad}: line 2: longer than 128 KiB (132096 bytes); " \
