@@ -11,7 +11,7 @@ import pytest
 from zofw.errors import BadInput
 from zofw_tasks.data import DataOptions, FileSource, HubSource, source_for
 from zofw_tasks.drop import Drop, DropOptions
-from zofw_tasks.sampling import in_eval_part, subsample
+from zofw_tasks.sampling import in_eval_part, per_class, subsample
 from zofw_tasks.sst2 import SST2, SST2Options
 
 
@@ -34,6 +34,15 @@ def test_subsample_is_seeded_without_replacement_and_takes_all_when_short():
     assert len(set(first)) == 10
     assert subsample(pool[:5], 10, seed=3) == pool[:5]
     assert subsample(range(100), 10, seed=3) == first  # a lazy pool is read by index, same draw
+
+
+def test_per_class_draws_k_of_each_class_in_pool_order():
+    pool = [f"item{i}" for i in range(100)]
+    labels = [0] * 70 + [1] * 27 + [2] * 3
+    drawn = per_class(pool, labels, 5, seed=1)
+    assert [labels[pool.index(item)] for item in drawn] == [0] * 5 + [1] * 5 + [2] * 3  # all 3 of the small class
+    assert drawn == per_class(pool, labels, 5, seed=1) != per_class(pool, labels, 5, seed=2)
+    assert drawn == sorted(drawn, key=pool.index)
 
 
 def test_held_out_part_is_a_stable_fraction():

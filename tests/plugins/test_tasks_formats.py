@@ -213,3 +213,12 @@ def test_any_json_gives_examples_or_one_line(name, rows):
 @given(name=st.sampled_from(DOCUMENTS), document=drop_like | squad_like)
 def test_any_document_of_nearly_the_right_shape_gives_examples_or_one_line(name, document):
     assert_examples_or_one_line(name, json.dumps(document))
+
+
+@pytest.mark.parametrize("name", LINE_FORMATS)
+def test_crlf_line_ends_and_blank_lines_read_as_plain_ones(name, tmp_path):
+    plain, windows = tmp_path / "plain" / name, tmp_path / "windows" / name
+    for path, text in ((plain, VALID[name]), (windows, VALID[name].replace("\n", "\r\n\r\n"))):
+        path.parent.mkdir()
+        path.write_bytes(text.encode())
+    assert load_all(name, plain) == load_all(name, windows)
