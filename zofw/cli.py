@@ -71,12 +71,13 @@ def _load(recipe: Optional[Path], overrides: list[str], inputs: str = "local"):
     """Recipe, overrides and components, checked; ``inputs``: "local" also checks the model and tokenizer
     directories it names, "data" also whether hub datasets can be fetched (offline: refused at once),
     "all" the same for every hub id (the command loads the model too)."""
-    from zofw.assemble import build
     from zofw.config import load_recipe
-    from zofw.provenance import check_inputs
 
     path = recipe or quickstart_path()
-    loaded = load_recipe(path, overrides)
+    loaded = load_recipe(path, overrides)  # before importing torch and the plugins: a bad recipe is refused at once
+    from zofw.assemble import build
+    from zofw.provenance import check_inputs
+
     parts = build(loaded, str(path))
     check_inputs(parts, network=inputs != "local", kinds=("dataset",) if inputs == "data" else
                  ("model", "tokenizer", "dataset"))
@@ -126,13 +127,15 @@ def run(
     as_json: bool = JsonOption,
 ) -> None:
     """Train as a recipe says; write the run directory; print metrics and ε per accountant."""
+    from zofw.rundir import check_run_dir, finite_or_null, prepare, release
+
+    if out is not None:
+        check_run_dir(out)  # at once, before torch and the plugins are even imported
+    path, loaded, parts = _load(recipe, overrides, inputs="all")
+    from zofw import provenance
     from zofw.train import INSECURE_SECRET_ENV
     from zofw.train import run as train
 
-    from zofw import provenance
-    from zofw.rundir import finite_or_null, prepare, release
-
-    path, loaded, parts = _load(recipe, overrides, inputs="all")
     # the run directory is checked and created before the model loads; removed again if still empty
     if out is None:
         out = fresh_run_dir(path.stem)
@@ -336,7 +339,7 @@ def privacy_view(
             events, delta = ledger.events, ledger.delta
             title = f"ledger of {path}"
         elif path.is_file():  # a recipe: the schedule it plans (σ calibrated as the run would)
-            from zofw.train import plan_privacy_schedule
+            from zofw.planning import plan_privacy_schedule
 
             _, loaded, parts = _load(path, overrides, inputs="data")
             events, delta = plan_privacy_schedule(loaded, parts)

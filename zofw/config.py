@@ -185,26 +185,27 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     with ``[``, ``{`` or a quote is parsed as a TOML value (lists, tables, strings with spaces), and must
     be one value: text after it (``[1] x = 2``) is refused, never dropped."""
     key, sep, raw = assignment.partition("=")
+    shown = repr(assignment) if len(assignment) <= 80 else repr(assignment[:77]) + "..."
     parts = [part.strip() for part in key.split(".")]
     if not sep or not all(parts):
-        raise BadInput(f"override {assignment!r}: expected KEY=VALUE with a dotted KEY, e.g. train.steps=20")
+        raise BadInput(f"override {shown}: expected KEY=VALUE with a dotted KEY, e.g. train.steps=20")
     raw = raw.strip()
     value: Any = raw
     if raw[:1] in "[{\"'" and raw:
         try:
             parsed = tomllib.loads(f"v = {raw}")
         except tomllib.TOMLDecodeError as error:
-            raise BadInput(f"override {assignment!r}: invalid TOML value: {error}") from None
+            raise BadInput(f"override {shown}: invalid TOML value: {error}") from None
         except RecursionError:
-            raise BadInput(f"override {assignment!r}: invalid TOML value: nested too deeply") from None
+            raise BadInput(f"override {shown}: invalid TOML value: nested too deeply") from None
         if list(parsed) != ["v"]:
-            raise BadInput(f"override {assignment!r}: text after the value; give one value per --set")
+            raise BadInput(f"override {shown}: text after the value; give one value per --set")
         value = parsed["v"]
     table = data
     for depth, part in enumerate(parts[:-1]):
         table = table.setdefault(part, {})
         if not isinstance(table, dict):
-            raise BadInput(f"override {assignment!r}: '{'.'.join(parts[:depth + 1])}' is not a table")
+            raise BadInput(f"override {shown}: '{'.'.join(parts[:depth + 1])}' is not a table")
     table[parts[-1]] = value
 
 
