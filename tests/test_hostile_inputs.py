@@ -854,3 +854,26 @@ def test_reading_a_recipe_never_hangs_on_a_fifo_with_data(tmp_path, toy_recipe):
     data = read_toml(fifo)
     writer.join(5)
     assert data["train"]["steps"] == 300 and math.isclose(data["train"]["lr"], 0.05)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"delta": NaN, "events": []}', "NaN is not JSON"),
+    ('{"delta": Infinity}', "Infinity is not JSON"),
+    ("garbage", "Expecting value"),
+    (b"\xff\xfe{}", "utf-8"),
+    (None, "no such file"),
+])
+def test_read_json_refuses_in_one_line_naming_the_file(tmp_path, text, fragment):
+    from zofw.rundir import read_json
+
+    path = tmp_path / "privacy_ledger.json"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    elif text is not None:
+        path.write_text(text)
+    with pytest.raises(BadInput) as caught:
+        read_json(path, "privacy ledger")
+    message = str(caught.value)
+    assert len(message.splitlines()) == 1 and str(path) in message and fragment in message, message
+    assert "not a privacy ledger" in message

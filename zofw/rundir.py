@@ -88,6 +88,25 @@ def write_json(path: Path, value: Any, indent: Optional[int] = 1, secret: bool =
     atomic_write_text(path, strict_json(value, path.name, indent), secret)
 
 
+def read_json(path: Path, what: str, max_bytes: int = 64 << 20) -> Any:
+    """Strict JSON from ``path`` (a run file, a ledger, a checkpoint's record), or BadInput in one line
+    naming the file: missing, unreadable, too large, not UTF-8, invalid, nested too deeply, or holding
+    NaN or Infinity (which json.loads would accept)."""
+    def refuse_constant(token: str) -> Any:
+        raise ValueError(f"{token} is not JSON")
+
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise BadInput(f"{path}: larger than {max_bytes >> 20} MiB; not a {what}")
+        return json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse_constant)
+    except (OSError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        why = path_problem(path, error) if isinstance(error, OSError) else " ".join(str(error).split())[:160]
+        raise BadInput(f"{path}: not a {what} ({why})") from None
+    except RecursionError:
+        raise BadInput(f"{path}: not a {what} (nested too deeply)") from None
+
+
 def check_finite_parameters(tensors: Iterable[Any], step: int, lr: float) -> None:
     """Raise RunFailed if any trainable tensor holds nan or inf: training has diverged and every later
     step would be wasted. Parameters are a function of released values only, so the check reveals
