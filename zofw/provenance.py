@@ -61,7 +61,12 @@ class Reference:
 
 def looks_local(name: str) -> bool:
     """A name that can only mean a path on this machine, never a hub id (as the HF adapter decides)."""
-    return name.startswith(("/", ".", "~")) or Path(name).expanduser().exists()
+    if name.startswith(("/", ".", "~")):
+        return True
+    try:
+        return Path(name).expanduser().exists()
+    except (OSError, ValueError):  # a name too long for a path, or with a NUL: not a local path
+        return False
 
 
 def references(parts: Any) -> list[Reference]:
@@ -96,8 +101,11 @@ def references(parts: Any) -> list[Reference]:
         for name, value in options.model_dump().items():
             if (f"{slot}.{name}", "file") in seen or any(r.key == f"{slot}.{name}" for r in found):
                 continue
-            if isinstance(value, str) and looks_local(value) and Path(value).expanduser().is_file():
-                add(f"{slot}.{name}", value, "file")
+            try:
+                if isinstance(value, str) and looks_local(value) and Path(value).expanduser().is_file():
+                    add(f"{slot}.{name}", value, "file")
+            except (OSError, ValueError):
+                continue
     return found
 
 
