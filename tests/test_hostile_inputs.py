@@ -31,6 +31,7 @@ from zofw.rundir import MetricsLog, check_finite_parameters, file_mode, write_js
 
 REPO = Path(__file__).resolve().parents[1]
 OPT = REPO / "recipes" / "dpzero_opt2.7b_drop.toml"
+Q_RECIPE = REPO / "recipes" / "quickstart.toml"
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 TOY_TWO_POINT = "\n".join(["seed = 3", '[model]\nname = "toy_linear"', '[task]\nname = "toy"',
                            '[estimator]\nname = "two_point"\nsmoothing = 1e-3',
@@ -877,3 +878,11 @@ def test_read_json_refuses_in_one_line_naming_the_file(tmp_path, text, fragment)
     message = str(caught.value)
     assert len(message.splitlines()) == 1 and str(path) in message and fragment in message, message
     assert "not a privacy ledger" in message
+
+
+def test_a_very_long_name_is_not_a_crash(tmp_path):
+    long = "x" * 5000
+    refused(invoke("validate", OPT, "--set", f"model.path={long}"), "model.path")
+    refused(invoke("validate", OPT, "--set", f"model.path=/{long}"), "model.path")
+    refused(invoke("validate", tmp_path / long), "recipe", "file name too long")
+    refused(invoke("run", Q_RECIPE, "--out", tmp_path / long), "--out")

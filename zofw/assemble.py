@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 from pydantic import ValidationError
 
 from zofw.config import ComponentSpec, Recipe, check_values, describe
-from zofw.errors import BadInput
+from zofw.errors import BadInput, path_problem
 from zofw.plugins import broken_plugins, registries
 from zofw.privacy.release import check_mechanism
 from zofw.slots.accountant import Accountant
@@ -30,6 +31,18 @@ class Components:
     noise: Optional[Noise]
     accountants: dict[str, Accountant]  # by name: the calibrating one and every reported one
     schedule: Schedule
+
+
+def unusable_path(spec: ComponentSpec, key: str, error: BaseException) -> str:
+    """A component check that met a path it cannot even look at (a name too long, a NUL), as one line
+    naming the option that holds it."""
+    filename = str(getattr(error, "filename", "") or "")
+    named = next((name for name, value in spec.options().items()
+                  if isinstance(value, str) and filename and Path(value).expanduser().as_posix() == filename), None)
+    where = f"{key}.{named}" if named else key
+    shown = filename if len(filename) <= 60 else filename[:40] + "…" + filename[-15:]
+    why = path_problem(Path(filename), error) if isinstance(error, OSError) else str(error)
+    return f"{where}: {shown + ': ' if shown else ''}{why}"
 
 
 def build(recipe: Recipe, source: str) -> Components:
@@ -60,7 +73,7 @@ def build(recipe: Recipe, source: str) -> Components:
         except BadInput as error:
             raise BadInput(f"recipe {source}: {error}") from None  # check() names the key path itself
         except (OSError, ValueError) as error:  # a check that met a path it cannot even look at
-            raise BadInput(f"recipe {source}: {key}: {type(error).__name__}: {error}") from None
+            raise BadInput(f"recipe {source}: {unusable_path(spec, key, error)}") from None
         return component
 
     estimator = make("estimators", recipe.estimator, "estimator")
