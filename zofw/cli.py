@@ -70,7 +70,7 @@ def fresh_run_dir(stem: str) -> Path:
 def _load(recipe: Optional[Path], overrides: list[str], inputs: str = "local"):
     """Recipe, overrides and components, checked; ``inputs``: "local" also checks the model and tokenizer
     directories it names, "data" also whether hub datasets can be fetched (offline: refused at once),
-    "all" the same for every hub id (the command loads the model too)."""
+    "model" the same for the model and tokenizer (bench: no task data), "all" for every hub id."""
     from zofw.config import load_recipe
 
     path = recipe or quickstart_path()
@@ -79,8 +79,8 @@ def _load(recipe: Optional[Path], overrides: list[str], inputs: str = "local"):
     from zofw.provenance import check_inputs
 
     parts = build(loaded, str(path))
-    check_inputs(parts, network=inputs != "local", kinds=("dataset",) if inputs == "data" else
-                 ("model", "tokenizer", "dataset"))
+    kinds = {"data": ("dataset",), "model": ("model", "tokenizer")}.get(inputs, ("model", "tokenizer", "dataset"))
+    check_inputs(parts, network=inputs != "local", kinds=kinds)
     return path, loaded, parts
 
 
@@ -127,12 +127,11 @@ def run(
     as_json: bool = JsonOption,
 ) -> None:
     """Train as a recipe says; write the run directory; print metrics and ε per accountant."""
-    from zofw.rundir import check_run_dir, finite_or_null, prepare, release
+    from zofw.rundir import check_run_dir, prepare, release
 
     if out is not None:
         check_run_dir(out)  # at once, before torch and the plugins are even imported
     path, loaded, parts = _load(recipe, overrides, inputs="all")
-    from zofw import provenance
     from zofw.train import INSECURE_SECRET_ENV
     from zofw.train import run as train
 
@@ -151,8 +150,13 @@ def run(
     except BaseException:
         release(created)
         raise
-    if not (out / "provenance.json").exists():  # until the training loop writes it itself
-        provenance.write(out, parts)
+    _report(result, as_json)
+
+
+def _report(result: dict, as_json: bool) -> None:
+    """A run's result: the metrics, ε per accountant, the run directory (or the record as JSON)."""
+    from zofw.rundir import finite_or_null
+
     if as_json:
         typer.echo(json.dumps(finite_or_null(result)))
         return
@@ -169,6 +173,43 @@ def run(
     else:
         typer.echo("privacy: none (non-private estimator)")
     typer.echo(f"run directory: {result['run_dir']}")
+
+
+@app.command()
+@guarded
+def resume(
+    run_dir: Path = typer.Argument(..., help="The run directory of an interrupted run."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Continue an interrupted run (kill, crash, Ctrl-C) from its checkpoint and seed log, to the end."""
+    from zofw.train import resume as continue_run
+
+    if not (run_dir / "recipe.toml").is_file():
+        raise BadInput(f"{run_dir}: not a zofw run directory (no recipe.toml)")
+    _, loaded, parts = _load(run_dir / "recipe.toml", [], inputs="all")
+    _report(continue_run(loaded, parts, run_dir), as_json)
+
+
+@app.command()
+@guarded
+def replay(
+    base: str = typer.Argument(..., help="The base model: a local directory or hub id, as the run loaded it."),
+    seedlog: Path = typer.Argument(..., help="The run's seedlog.bin."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write the rebuilt fine-tune (new directory)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Rebuild a fine-tune from its base model and seed log (kilobytes), without the data."""
+    from zofw.replay import replay as rebuild
+    from zofw.rundir import prepare
+
+    if not seedlog.is_file():
+        raise BadInput(f"{seedlog}: no such seed log")
+    prepare(out)
+    summary = rebuild(base, seedlog, out)
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        typer.echo(f"replayed {summary['steps']} steps ({summary['bytes_per_step']} bytes each) onto {base}: {out}")
 
 
 @app.command()
@@ -240,7 +281,7 @@ def bench(
     if batch < 1 or length < 2:
         raise BadInput("bench: --batch must be ≥ 1 and --length ≥ 2")
     check_new_file("--profile", profile)
-    _, loaded, parts = _load(recipe, [*overrides, f"model.max_length={length}"], inputs="all")
+    _, loaded, parts = _load(recipe, [*overrides, f"model.max_length={length}"], inputs="model")
     record = measure(loaded, parts, batch, length, repeats, warmup, profile)
     if as_json:
         typer.echo(json.dumps(record))

@@ -24,6 +24,8 @@ from zofw import kernels
 from zofw.params import TrainableParams
 
 _MASK64 = (1 << 64) - 1
+# Recorded in seed logs: a replay must draw the same directions (bump the version if they ever change).
+DIRECTION_GENERATOR = "philox4x32-7/box-muller/v1"
 
 
 def stream_seed(seed: int, index: int) -> int:

@@ -10,7 +10,7 @@ per-example gradients come from one backward pass per example through the batch'
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 import torch
 from pydantic import Field
@@ -79,6 +79,15 @@ class DPBitFit(Estimator):
                     bias.requires_grad_(False)
         values = torch.stack(rows) if rows else torch.zeros(0, self._size, dtype=torch.float64)
         return PerExample(values=values, loss=per_example.detach())
+
+    def state_dict(self) -> dict[str, Any]:
+        """The optimizer's state (Adam's moments and step counts), for checkpoints."""
+        return self._optimizer.state_dict() if self._optimizer is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        assert self._optimizer is not None, "prepare() was not called"
+        if state:
+            self._optimizer.load_state_dict(state)
 
     def update(self, params: TrainableParams, seed: int, coefficients: torch.Tensor,
                context: UpdateContext) -> None:

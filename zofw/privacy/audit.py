@@ -187,7 +187,7 @@ def audit_release(release: PrivateRelease, accountant: Accountant, accountant_na
 
 def audit_recipe(recipe: "Recipe", parts: "Components", trials: int, confidence: float) -> AuditResult:
     """Build the release a run of ``recipe`` would use (σ calibrated the same way) and audit one step."""
-    from zofw.train import plan_privacy, training_examples
+    from zofw.planning import plan_privacy, training_examples
 
     estimator = parts.estimator
     if not estimator.private:

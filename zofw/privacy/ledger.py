@@ -56,6 +56,16 @@ class PrivacyLedger:
         else:
             self.events.append(event)
 
+    def truncate(self, steps: int) -> None:
+        """Keep the first ``steps`` releases (a resumed run retakes the later ones)."""
+        kept, left = [], steps
+        for event in self.events:
+            if left <= 0:
+                break
+            kept.append(replace(event, steps=min(event.steps, left)))
+            left -= kept[-1].steps
+        self.events = kept
+
     @property
     def steps(self) -> int:
         return sum(e.steps for e in self.events)

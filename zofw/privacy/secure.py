@@ -32,6 +32,7 @@ class SecretStream:
         if len(self._key) != _KEY_BYTES:
             raise ValueError(f"a secret key has {_KEY_BYTES} bytes")
         self._counter = 0
+        self._step = 0  # the step whose domain requests are drawn from (enter_step); 0: before training
         self.reproducible = key is not None
 
     @classmethod
@@ -45,8 +46,15 @@ class SecretStream:
     def __getstate__(self):  # a secret is not pickled into checkpoints or worker processes by accident
         raise TypeError("a SecretStream cannot be pickled: its key must never leave this process")
 
+    def enter_step(self, step: int) -> None:
+        """Draw the requests that follow from step ``step``'s own domain: hash(key, step, counter). What a
+        step draws then depends on the key and the step alone, not on how many requests came before, so
+        a resumed run continues the same stream (and a reproducible test stream stays reproducible)."""
+        self._step, self._counter = step, 0
+
     def random_bytes(self, count: int) -> bytes:
-        block = hashlib.shake_256(self._key + self._counter.to_bytes(16, "little")).digest(count)
+        domain = self._step.to_bytes(8, "little") + self._counter.to_bytes(16, "little")
+        block = hashlib.shake_256(self._key + domain).digest(count)
         self._counter += 1
         return block
 

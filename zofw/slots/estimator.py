@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Literal, Optional, Protocol
+from typing import Any, Callable, ClassVar, Literal, Optional, Protocol
 
 import torch
 
@@ -71,6 +71,16 @@ class Estimator(Component):
     def directions(self) -> int:
         """K, the number of values each example contributes per step."""
         return 1
+
+    def state_dict(self) -> dict[str, Any]:
+        """State that updates carry from step to step (e.g. an optimizer's moments), for checkpoints;
+        zeroth-order estimators keep none."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (called after :meth:`prepare`)."""
+        if state:
+            raise NotImplementedError(f"estimator '{self.name}' saved state but cannot load it")
 
     def per_example(self, params: TrainableParams, losses: LossFn, seed: int) -> PerExample:
         """Probe the loss along the directions drawn from the public ``seed``.
