@@ -341,7 +341,7 @@ class Training:
             self.seedlog.truncate(point)
         metrics_after = self._cut_metrics(point)
         if self.privacy.ledger is not None:
-            ledger = PrivacyLedger.from_json(ledger_path.read_text()) if ledger_path.exists() else \
+            ledger = PrivacyLedger.load(ledger_path) if ledger_path.exists() else \
                 PrivacyLedger(self.privacy.ledger.delta)
             if ledger.steps < point:
                 raise BadInput(f"{ledger_path}: accounts {ledger.steps} steps but the run has {point}; refusing to "

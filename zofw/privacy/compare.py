@@ -133,7 +133,4 @@ def ledger_of(target: Path) -> PrivacyLedger:
     path = target / "privacy_ledger.json" if target.is_dir() else target
     if not path.is_file():
         raise BadInput(f"{target}: no privacy_ledger.json (not a private run directory)")
-    try:
-        return PrivacyLedger.from_json(path.read_text())
-    except (ValueError, KeyError, TypeError) as error:
-        raise BadInput(f"{path}: not a privacy ledger ({error})") from None
+    return PrivacyLedger.load(path)

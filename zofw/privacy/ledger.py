@@ -78,5 +78,21 @@ class PrivacyLedger:
         data = json.loads(text)
         return cls(data["delta"], [PrivacyEvent(**e) for e in data["events"]])
 
+    @classmethod
+    def load(cls, path: Path) -> "PrivacyLedger":
+        """A ledger file, or one line naming it (strict JSON: no NaN, no deep nesting, the right fields)."""
+        from zofw.errors import BadInput
+        from zofw.rundir import read_json
+
+        data = read_json(path, "privacy ledger")
+        try:
+            ledger = cls(float(data["delta"]), [PrivacyEvent(**e) for e in data["events"]])
+        except (KeyError, TypeError, ValueError) as error:
+            raise BadInput(f"{path}: not a privacy ledger ({type(error).__name__}: {error})") from None
+        if not 0 < ledger.delta < 1 or any(e.steps < 1 or not e.noise_multiplier > 0 or not 0 < e.sample_rate <= 1
+                                           for e in ledger.events):
+            raise BadInput(f"{path}: not a privacy ledger (a value out of range)")
+        return ledger
+
     def save(self, path: Path) -> None:
         atomic_write_text(path, self.to_json())
