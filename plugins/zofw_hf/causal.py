@@ -58,9 +58,14 @@ class CausalLM(HFAdapter):
         # transformers ≥ 4.50 calls it logits_to_keep, 4.45–4.49 num_logits_to_keep; else full logits are sliced
         self._keep_arg: Optional[str] = next((n for n in ("logits_to_keep", "num_logits_to_keep") if n in forward),
                                              None)
+        # Positions that skip left padding are passed where the forward takes them (LLaMA, GPT-2, OPT, …);
+        # ALiBi models (BLOOM, MPT) have none and derive their biases from the attention mask.
+        self._positions = "position_ids" in forward
         self._special = set(self.tokenizer.all_special_ids)
         # Stop at a newline (MeZO): "\n" may also come merged as "\n\n"; the text is cut at "\n" anyway.
-        stops = {self.tokenizer.eos_token_id} | {self.tokens(text)[-1] for text in ("\n", "\n\n")}
+        # A tokenizer may drop whitespace altogether (word-level vocabularies): then EOS alone stops.
+        newlines = [self.tokens(text) for text in ("\n", "\n\n")]
+        stops = {self.tokenizer.eos_token_id} | {ids[-1] for ids in newlines if ids}
         # A fresh config, so that sampling settings shipped with a checkpoint never leak into greedy decoding.
         self._generation = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=self.options.max_new_tokens,
                                             eos_token_id=sorted(s for s in stops if s is not None),
@@ -125,8 +130,9 @@ class CausalLM(HFAdapter):
         keep = shape[2] if shape else max(lengths) + 1
         extra = {self._keep_arg: keep} if self._keep_arg else {}
         # use_cache=False: a loss needs no key/value cache, and building one costs 10% of an OPT forward
-        logits = self.tuned(input_ids=ids, attention_mask=mask, position_ids=positions(mask), use_cache=False,
-                            **extra).logits
+        if self._positions:
+            extra["position_ids"] = positions(mask)
+        logits = self.tuned(input_ids=ids, attention_mask=mask, use_cache=False, **extra).logits
         logits = logits[:, -keep:-1].float()  # position p predicts token p + 1
         nll = F.cross_entropy(logits.transpose(1, 2), ids[:, 1 - keep:], reduction="none")  # (b, keep - 1)
         counts = on_device(torch.tensor(list(lengths) + [1] * (len(ids) - len(lengths))), self.device)

@@ -15,6 +15,7 @@ from zofw.params import TrainableParams
 from zofw.slots.base import Options
 from zofw.slots.model import ModelAdapter
 from zofw.slots.task import TaskKind
+from zofw_hf import published, saving
 
 if TYPE_CHECKING:  # transformers is imported lazily at load(), so that `zofw list` stays fast
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -42,7 +43,9 @@ class HFOptions(Options):
     lora: Optional[LoraOptions] = None  # with trainable = "lora" (defaults when absent)
     prefix: Optional[PrefixOptions] = None  # with trainable = "prefix" (defaults when absent)
     max_length: int = Field(1024, gt=1)  # tokens per input; the prompt is what gets truncated
-    random_init: bool = False  # build from path's config.json with random weights (speed and memory runs)
+    # random weights (speed and memory runs), built from path's config.json, or from the published numbers
+    # when path names a published configuration: opt-125m … opt-66b, roberta-base, roberta-large (zofw_hf.published)
+    random_init: bool = False
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -130,6 +133,15 @@ class HFAdapter(ModelAdapter):
             if getattr(self.options, key) is not None and self.options.trainable != key:
                 raise BadInput(f"model.{key}: {key} settings are read only with model.trainable = \"{key}\" "
                                f"(it is '{self.options.trainable}')")
+        short = None if looks_local(self.options.path) else published.short_name(self.options.path)
+        if short is not None and "/" not in self.options.path:
+            if not self.options.random_init:
+                raise BadInput(f"model.path: '{self.options.path}' is a published configuration's short name: it "
+                               f"builds random weights with model.random_init = true; the pretrained weights are "
+                               f"'{published.hub_id(short)}'")
+            if self.options.tokenizer is None:
+                raise BadInput(f"model.tokenizer: model.path '{self.options.path}' names a configuration, not a "
+                               f"tokenizer: set model.tokenizer (e.g. '{published.hub_id(short)}' or a local folder)")
         if self.options.trainable not in ("all", "bias", "lora", "prefix"):
             try:
                 re.compile(self.options.trainable)
@@ -156,7 +168,9 @@ class HFAdapter(ModelAdapter):
         auto = getattr(transformers, self.auto_class)
         try:
             if self.options.random_init:
-                config = transformers.AutoConfig.from_pretrained(locate(self.options.path))
+                short = None if looks_local(self.options.path) else published.short_name(self.options.path)
+                config = (published.published_config(short) if short is not None
+                          else transformers.AutoConfig.from_pretrained(locate(self.options.path)))
                 with self.device:  # initialise on the target device: CPU init of billions of weights is slow
                     model = auto.from_config(config, dtype=dtype)
             else:
@@ -164,8 +178,10 @@ class HFAdapter(ModelAdapter):
         except (OSError, ValueError) as error:
             raise BadInput(f"model.path: cannot load '{self.options.path}': {one_line(error)}") from None
         rows = model.get_input_embeddings().num_embeddings
-        if len(tokenizer) > rows:  # a mismatched tokenizer would index past the embedding mid-run
-            raise BadInput(f"model.tokenizer: '{tokenizer_name}' has {len(tokenizer)} tokens but the model's "
+        # ids need not be contiguous (the fairseq vocabulary of OPT/RoBERTa has 50262 tokens up to id 50264)
+        highest = max([len(tokenizer) - 1, *tokenizer.get_vocab().values()])
+        if highest >= rows:  # a mismatched tokenizer would index past the embedding mid-run
+            raise BadInput(f"model.tokenizer: '{tokenizer_name}' has token ids up to {highest} but the model's "
                            f"embedding has only {rows} rows")
         # Models without a pad token (GPT-2, LLaMA) pad with EOS: the attention mask hides it anyway.
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -225,24 +241,13 @@ class HFAdapter(ModelAdapter):
                 "past_key_values": self._prefix.get_prompt(batch_size=mask.shape[0])}
 
     def save_trained(self, directory: Path) -> bool:
-        """A LoRA or prefix run's adapter, as peft writes it (``PeftModel.from_pretrained(base, directory)``
-        loads it)."""
-        if self._prefix is not None:
-            self._prefix.save_pretrained(str(directory))
-            return True
-        if self.options.trainable != "lora":
-            return False
-        from peft import get_peft_model_state_dict
-        from safetensors.torch import save_file
+        """The fine-tune, as its ecosystem loads it: a full checkpoint (``from_pretrained``), the trained
+        subset beside the base model's id, or peft's adapter (see ``zofw_hf.saving``)."""
+        return saving.save(self, directory)
 
-        state = get_peft_model_state_dict(self.model)
-        directory.mkdir(parents=True, exist_ok=True)
-        # PeftModel wraps the base model as base_model.model: its adapter files name weights from there
-        save_file({f"base_model.model.{k}": v.detach().contiguous().cpu() for k, v in state.items()},
-                  str(directory / "adapter_model.safetensors"))
-        self._lora_config.base_model_name_or_path = self.options.path
-        self._lora_config.save_pretrained(str(directory))
-        return True
+    def restore_trained(self, directory: Path, kind: TaskKind) -> "HFAdapter":
+        """An adapter loaded with the fine-tune that :meth:`save_trained` wrote to ``directory``."""
+        return saving.restore(self, directory, kind)
 
     def loaded(self) -> None:
         """Hook for subclasses: check the architecture and cache token ids once weights are in place."""

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from zofw.batching import on_device
-from zofw.errors import BadInput
+from zofw.errors import BadInput, RunFailed
 from zofw.slots.task import Example, Prediction, TaskKind
 from zofw_hf.common import HFAdapter, HFOptions, chunks, pad
 
@@ -47,14 +47,22 @@ class MaskedLM(HFAdapter):
     def loaded(self) -> None:
         if self.tokenizer.mask_token is None:
             raise BadInput(f"model.tokenizer: '{self.options.tokenizer or self.options.path}' has no mask token")
-        # The head is the one child beside the encoder (RoBERTa: lm_head, BERT: cls, ALBERT: predictions).
-        # Applying it to the mask positions alone avoids vocabulary logits at every position.
+        # Vocabulary logits are needed at the mask positions only. Where the head is the one child beside
+        # the encoder (RoBERTa: lm_head, BERT: cls, ALBERT: predictions, DeBERTa: cls) it is applied to
+        # those positions alone. Otherwise (DistilBERT, ELECTRA, ModernBERT: several modules) the model's
+        # own forward runs, and the output projection (the vocabulary-wide matmul) sees only those rows.
         prefix = self.model.base_model_prefix
         heads = [module for name, module in self.model.named_children() if name != prefix]
-        if len(heads) != 1:
-            raise BadInput(f"model.path: '{self.options.path}' ({type(self.model).__name__}) is not a masked LM "
-                           "of one encoder and one head, as masked_lm needs")
-        self._head = heads[0]
+        self._head: Optional[torch.nn.Module] = heads[0] if len(heads) == 1 else None
+        self._projection: Optional[torch.nn.Module] = None
+        if self._head is None:
+            self._projection = self.model.get_output_embeddings()
+            if self._projection is None:
+                raise BadInput(f"model.path: '{self.options.path}' ({type(self.model).__name__}) has no output "
+                               "embedding to score the mask with; not a masked LM")
+            if self._prefix is not None:
+                raise BadInput(f"model.prefix: {type(self.model).__name__}'s head is not one module; prefix tuning "
+                               "of masked_lm needs one (RoBERTa, BERT, ALBERT, DeBERTa)")
         self._special = set(self.tokenizer.all_special_ids)
 
     # --- encoding ---------------------------------------------------------------------------------
@@ -97,10 +105,21 @@ class MaskedLM(HFAdapter):
     def _mask_logits(self, batch: Sequence[MaskedItem], shape: Optional[tuple[int, int]] = None) -> torch.Tensor:
         """Float32 vocabulary logits (R, V) at each row's mask position (``shape``: see ``pad``)."""
         ids, mask = pad([item.ids for item in batch], self.pad_id, "right", self.device, shape)
-        hidden = self.model.base_model(input_ids=ids, **self.prefix_inputs(mask))[0]  # (R, L, h)
         at = on_device(torch.tensor([item.mask_at for item in batch] + [0] * (len(ids) - len(batch))), self.device)
         rows = torch.arange(len(ids), device=self.device)
-        return self._head(hidden[rows, at]).float()  # the head sees the mask positions only
+        if self._head is not None:
+            hidden = self.model.base_model(input_ids=ids, **self.prefix_inputs(mask))[0]  # (R, L, h)
+            return self._head(hidden[rows, at]).float()  # the head sees the mask positions only
+        assert self._projection is not None
+        hook = self._projection.register_forward_pre_hook(lambda module, args: (args[0][rows, at], *args[1:]))
+        try:
+            logits = self.model(input_ids=ids, attention_mask=mask).logits
+        finally:
+            hook.remove()
+        if logits.shape != (len(ids), self._projection.weight.shape[0]):
+            raise RunFailed(f"{type(self.model).__name__}: logits of shape {tuple(logits.shape)} after its output "
+                            "projection; masked_lm cannot score its mask positions")
+        return logits.float()
 
     def _choice_logits(self, batch: Sequence[MaskedItem],
                        shape: Optional[tuple[int, int]] = None) -> list[torch.Tensor]:
