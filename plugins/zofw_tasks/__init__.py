@@ -9,8 +9,9 @@ from zofw_tasks.sst2 import SST2
 from zofw_tasks.sst5 import SST5
 from zofw_tasks.support import SupportTickets
 from zofw_tasks.trec import TREC
+from zofw_tasks.user_data import TextClassification
 
-TASKS = (SST2, SST5, SNLI, MNLI, RTE, TREC, BoolQ, CB, Squad, Drop, SupportTickets)
+TASKS = (SST2, SST5, SNLI, MNLI, RTE, TREC, BoolQ, CB, Squad, Drop, SupportTickets, TextClassification)
 
 
 @hookimpl
