@@ -24,7 +24,9 @@ app = typer.Typer(
 )
 _state = {"debug": bool(os.environ.get("ZOFW_DEBUG"))}
 
-RecipeArg = typer.Argument(None, help="Recipe TOML file [default: the embedded quickstart].", show_default=False)
+# Rich reads "[default: …]" as markup and drops it: defaults are said in words
+RecipeArg = typer.Argument(None, help="Recipe: a TOML file or a built-in recipe's name (zofw recipes lists them). "
+                           "Default: the built-in quickstart, so a bare `zofw run` runs it.", show_default=False)
 SetOption = typer.Option([], "--set", "-s", metavar="KEY=VALUE", help="Override a recipe key, e.g. train.steps=20.")
 JsonOption = typer.Option(False, "--json", help="Print one JSON object as the last line of stdout.")
 
@@ -40,6 +42,9 @@ def guarded(command: Callable) -> Callable:
             code, message, failure = 2, str(error), error
         except (typer.Exit, typer.Abort):
             raise
+        except BrokenPipeError:  # `zofw list | head -1`: the reader left; nothing more to say to it
+            quiet_stdout()
+            raise typer.Exit(0) from None
         except KeyboardInterrupt as error:
             code, message, failure = 130, "interrupted", error
         except RunFailed as error:  # its message already says what failed
@@ -60,6 +65,14 @@ def quickstart_path() -> Path:
     return Path(str(resources.files("zofw") / "recipes" / "quickstart.toml"))
 
 
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null after a broken pipe, so the interpreter's final flush cannot fail again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def fresh_run_dir(stem: str) -> Path:
     """runs/STEM-TIME, created now (atomically), with a counter if a run of the same second has it."""
     from zofw.rundir import fresh
@@ -71,9 +84,10 @@ def _load(recipe: Optional[Path], overrides: list[str], inputs: str = "local"):
     """Recipe, overrides and components, checked; ``inputs``: "local" also checks the model and tokenizer
     directories it names, "data" also whether hub datasets can be fetched (offline: refused at once),
     "model" the same for the model and tokenizer (bench: no task data), "all" for every hub id."""
+    from zofw.catalog import resolve_recipe
     from zofw.config import load_recipe
 
-    path = recipe or quickstart_path()
+    path = resolve_recipe(recipe)  # a file, a built-in recipe's name, or (None) the quickstart
     loaded = load_recipe(path, overrides)  # before importing torch and the plugins: a bad recipe is refused at once
     from zofw.assemble import build
     from zofw.provenance import check_inputs
@@ -118,12 +132,23 @@ def main_options(
     _state["debug"] = bool(os.environ.get("ZOFW_DEBUG")) or debug  # per invocation, not sticky
 
 
-@app.command()
+RUN_EXAMPLES = """Examples:
+
+  zofw run   (the built-in quickstart: real data, ε = 2, CPU, offline)
+
+  zofw run recipes/quickstart.toml -s train.steps=50 -s privacy.epsilon=4
+
+  zofw run dpzero_roberta-large_sst2 --out runs/sst2   (a built-in recipe by name)
+
+  zofw cp quickstart mine.toml && zofw run mine.toml"""
+
+
+@app.command(epilog=RUN_EXAMPLES)
 @guarded
 def run(
     recipe: Optional[Path] = RecipeArg,
     overrides: list[str] = SetOption,
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/NAME-TIME]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: runs/NAME-TIME)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Train as a recipe says; write the run directory; print metrics and ε per accountant."""
@@ -169,10 +194,27 @@ def _report(result: dict, as_json: bool) -> None:
     if privacy["delta"] is not None:
         spent = ", ".join(f"{name} {eps:.3f}" if eps is not None else f"{name} inf"
                           for name, eps in privacy["epsilon"].items())
-        typer.echo(f"privacy at δ={privacy['delta']:g}: ε {spent} (σ = {privacy['noise_multiplier']:.4g})")
+        typer.echo(f"privacy at δ={privacy['delta']:g}: ε {spent}")
+        typer.echo(f"  {calibration_line(privacy)}")
     else:
         typer.echo("privacy: none (non-private estimator)")
     typer.echo(f"run directory: {result['run_dir']}")
+
+
+def calibration_line(privacy: dict) -> str:
+    """σ and what set it, with C, q and T: what a DP paper must report next to ε."""
+    if privacy.get("calibrated_with"):
+        how = f"calibrated with {privacy['calibrated_with']} for ε = {privacy['target_epsilon']:g}"
+    else:
+        how = "as the recipe set it"
+    parts = [f"σ = {privacy['noise_multiplier']:.4g} ({how})"]
+    if privacy.get("clip_bound") is not None:
+        parts.append(f"C = {privacy['clip_bound']:g}")
+    if privacy.get("sample_rate") is not None:
+        parts.append(f"q = {privacy['sample_rate']:.4g}" + (f" ({privacy['sampling']})" if privacy.get("sampling") else ""))
+    if privacy.get("steps") is not None:
+        parts.append(f"T = {privacy['steps']}")
+    return ", ".join(parts)
 
 
 @app.command()
@@ -293,15 +335,21 @@ def bench(
 @app.command("list")
 @guarded
 def list_components(
-    slot: Optional[str] = typer.Argument(None, help="One slot: estimators, clippers, noise, accountants, models, tasks."),
+    slot: Optional[str] = typer.Argument(None, help="One slot, plural or singular as in the recipe: estimator(s), "
+                                        "clipper(s), schedule(s), noise, accountant(s), model(s), task(s)."),
+    name: Optional[str] = typer.Argument(None, help="One component of the slot: show its options."),
     as_json: bool = JsonOption,
 ) -> None:
-    """List registered components by slot."""
+    """List registered components by slot; with a name, that component's options."""
+    from zofw.catalog import slot_name
     from zofw.plugins import registries
 
     slots = registries()
-    if slot is not None and slot not in slots:
-        raise BadInput(f"unknown slot '{slot}' (slots: {', '.join(slots)})")
+    if slot is not None:
+        slot = slot_name(slot, slots)
+    if name is not None:
+        _describe(name, slot, as_json)
+        return
     chosen = {name: registry for name, registry in slots.items() if slot in (None, name)}
     table = {name: [{"name": e.name, "plugin": e.plugin, "summary": e.summary()} for e in registry]
              for name, registry in chosen.items()}
@@ -312,6 +360,88 @@ def list_components(
         typer.echo(f"{name}:")
         for row in rows:
             typer.echo(f"  {row['name']:<14} [{row['plugin']}] {row['summary']}")
+
+
+def _describe(name: str, slot: Optional[str], as_json: bool) -> None:
+    from zofw.catalog import describe_options, find_component
+    from zofw.plugins import registries
+
+    found_slot, entry = find_component(name, registries(), slot)
+    rows = describe_options(entry.component)
+    if as_json:
+        typer.echo(json.dumps({"slot": found_slot, "name": entry.name, "plugin": entry.plugin,
+                               "summary": entry.summary(), "options": rows}))
+        return
+    typer.echo(f"{found_slot} {entry.name} [{entry.plugin}]: {entry.summary()}")
+    if not rows:
+        typer.echo("  (no options)")
+    for row in rows:
+        typer.echo(f"  {row['name']}: {row['type']} = {row['default']}")
+        if row["doc"]:
+            typer.echo(f"      {row['doc']}")
+
+
+@app.command(epilog="Examples:  zofw describe dpzero    zofw describe noise.gaussian    zofw describe text_classification")
+@guarded
+def describe(
+    name: str = typer.Argument(..., help="A component's name, or SLOT.NAME where two slots share it."),
+    as_json: bool = JsonOption,
+) -> None:
+    """A component's options: types, defaults and what each means (as a recipe's table takes them)."""
+    _describe(name, None, as_json)
+
+
+@app.command("recipes")
+@guarded
+def list_recipes(as_json: bool = JsonOption) -> None:
+    """The recipes shipped with zofw: run one by name (zofw run NAME), or copy it to edit (zofw cp NAME DEST)."""
+    from zofw.catalog import builtin_recipes, recipe_summary
+
+    table = {name: recipe_summary(path) for name, path in builtin_recipes().items()}
+    if as_json:
+        typer.echo(json.dumps(table))
+        return
+    for name, summary in table.items():
+        typer.echo(f"{name:<32} {summary}")
+
+
+@app.command("cp")
+@guarded
+def copy_recipe(
+    name: str = typer.Argument(..., help="A built-in recipe (zofw recipes lists them)."),
+    dest: Path = typer.Argument(..., help="File or existing folder to copy it to (never overwritten)."),
+) -> None:
+    """Copy a built-in recipe, to edit and run as your own."""
+    from zofw.catalog import copy_recipe as copy
+
+    typer.echo(f"copied {name} to {copy(name, dest)}")
+
+
+@app.command("plot")
+@guarded
+def plot_command(
+    run_dir: Path = typer.Argument(..., help="A run directory (finished, or still running: what it recorded so far)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the PNGs and summary.md "
+                                       "(default: RUN_DIR/plots)."),
+) -> None:
+    """PNG plots of a run: held-out metric and loss, and ε against steps per accountant; plus summary.md."""
+    from zofw.plot import plot_run
+
+    for path in plot_run(run_dir, out):
+        typer.echo(str(path))
+
+
+@app.command("export")
+@guarded
+def export_command(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    to: list[str] = typer.Option(..., "--to", help="tensorboard (RUN_DIR/tensorboard) or wandb; repeatable."),
+    follow: bool = typer.Option(False, "--follow", help="Keep sending new records until the run finishes."),
+) -> None:
+    """Send a run's metrics.jsonl (metrics, noised releases, ε: nothing private) to TensorBoard or W&B."""
+    from zofw.loggers import export
+
+    typer.echo(f"sent {export(run_dir, to, follow)} records to {', '.join(to)}")
 
 
 @app.command()
@@ -340,8 +470,8 @@ def privacy_view(
     steps: Optional[int] = typer.Option(None, "--steps", help="T, releases."),
     delta: float = typer.Option(1e-5, "--delta", help="δ."),
     target_epsilon: Optional[float] = typer.Option(None, "--target-epsilon", help="ε to calibrate σ for (calibrate)."),
-    accountants: Optional[str] = typer.Option(None, "--accountants", help="Comma-separated names [default: every "
-                                              "registered accountant that composes the mechanism]."),
+    accountants: Optional[str] = typer.Option(None, "--accountants", help="Comma-separated names (default: every "
+                                              "registered accountant that composes the mechanism)."),
     mechanism: str = typer.Option("gaussian", "--mechanism", help="The noise mechanism (compare, calibrate)."),
     overrides: list[str] = SetOption,
     plot_path: Optional[Path] = typer.Option(None, "--plot", help="PNG of ε against steps per accountant."),
@@ -404,6 +534,27 @@ def privacy_view(
     typer.echo(f"spread   {100 * result.spread():.1f}% (largest ε over smallest), δ = {delta:g}")
 
 
+@app.command("eval")
+@guarded
+def eval_run(
+    run_dir: Path = typer.Argument(..., help="The run directory of a finished run."),
+    task: Optional[str] = typer.Option(None, "--task", help="Evaluate on this task instead of the run's (its "
+                                       "options with --set task.KEY=VALUE)."),
+    overrides: list[str] = SetOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Evaluate a run's saved fine-tune (full checkpoint, trained subset or peft adapter) on a task's eval split."""
+    from zofw.evaluate_run import evaluate_run, report_lines
+    from zofw.rundir import finite_or_null
+
+    record = evaluate_run(run_dir, task, overrides, load=_load)
+    if as_json:
+        typer.echo(json.dumps(finite_or_null(record)))
+        return
+    for line in report_lines(record):
+        typer.echo(line)
+
+
 experiment_app = typer.Typer(help="Reproduce published experiments with zofw's components.", no_args_is_help=True)
 app.add_typer(experiment_app, name="experiment")
 
@@ -414,7 +565,7 @@ def experiment_synthetic(
     quick: bool = typer.Option(False, "--quick", help="The reduced grid (d ≤ 2000 in 4 sizes, 4 values of T, "
                                "η and C, 2000 examples): minutes on 2 cores."),
     seeds: int = typer.Option(3, "--seeds", help="Data and noise seeds to average over."),
-    modes: list[str] = typer.Option([], "--mode", help="Effective rank(s) to run: d, sqrt, log [default: all]."),
+    modes: list[str] = typer.Option([], "--mode", help="Effective rank(s) to run: d, sqrt, log (default: all)."),
     plot_path: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of best gradient norm against d."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -446,7 +597,11 @@ def experiment_synthetic(
 
 
 def main() -> None:
-    app(prog_name="zofw")
+    try:
+        app(prog_name="zofw")
+    except BrokenPipeError:  # output cut short by a pipe outside a guarded command (help, errors)
+        quiet_stdout()
+        sys.exit(0)
 
 
 if __name__ == "__main__":  # pragma: no cover
