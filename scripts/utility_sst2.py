@@ -18,6 +18,7 @@ import json
 import statistics
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 RECIPE = """
@@ -59,7 +60,7 @@ accountant = "pld"
 report = ["rdp", "pld"]
 """
 
-LRS = {"dpzero": [3e-4, 1e-3, 3e-3], "two_point": [3e-4, 1e-3, 3e-3]}
+LRS = {"dpzero": [1e-3, 3e-3, 1e-2], "two_point": [1e-3, 3e-3, 1e-2]}
 BOUND = 2.0  # C
 
 
@@ -88,24 +89,35 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 13, 21])
+    parser.add_argument("--lr", type=float, nargs=2, metavar=("DPZERO", "TWO_POINT"),
+                        help="skip tuning: the step sizes of an earlier tuning")
+    parser.add_argument("--parallel", type=int, default=3, help="runs at once (they share the GPU)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     common = dict(data=str(Path(args.data).resolve()), device=args.device, steps=args.steps)
     methods = {"dpzero ε=2": ("dpzero", 2.0), "dpzero ε=6": ("dpzero", 6.0), "two_point (non-private)": ("two_point", None)}
+    pool = ThreadPoolExecutor(args.parallel)
     tuned: dict[str, float] = {}
-    for estimator, epsilon in (("dpzero", 6.0), ("two_point", None)):
-        scores = {lr: run(args.out, f"tune-{estimator}-{lr:g}", seed=42, estimator=estimator, lr=lr, epsilon=epsilon,
-                          tuning=True, **common)["metrics"]["accuracy"] for lr in LRS[estimator]}
-        tuned[estimator] = max(scores, key=scores.get)
+    if args.lr:
+        tuned = {"dpzero": args.lr[0], "two_point": args.lr[1]}
+    else:
+        for estimator, epsilon in (("dpzero", 6.0), ("two_point", None)):
+            runs = {lr: pool.submit(run, args.out, f"tune-{estimator}-{lr:g}", seed=42, estimator=estimator, lr=lr,
+                                    epsilon=epsilon, tuning=True, **common) for lr in LRS[estimator]}
+            scores = {lr: future.result()["metrics"]["accuracy"] for lr, future in runs.items()}
+            tuned[estimator] = max(scores, key=scores.get)
     table: dict[str, list[float]] = {name: [] for name in methods}
     untrained: list[float] = []
+    futures = []
     for seed in args.seeds:
         for name, (estimator, epsilon) in methods.items():
             tag = name.split()[0] + (f"-eps{epsilon:g}" if epsilon else "")
-            result = run(args.out, f"{tag}-seed{seed}", seed=seed, estimator=estimator, lr=tuned[estimator],
-                         epsilon=epsilon, tuning=False, **common)
-            table[name].append(result["metrics"]["accuracy"])
-            untrained.append(result["metrics_before"]["accuracy"])
+            futures.append((name, pool.submit(run, args.out, f"{tag}-seed{seed}", seed=seed, estimator=estimator,
+                                              lr=tuned[estimator], epsilon=epsilon, tuning=False, **common)))
+    for name, future in futures:
+        result = future.result()
+        table[name].append(result["metrics"]["accuracy"])
+        untrained.append(result["metrics_before"]["accuracy"])
     summary = {"tuned_lr": tuned, "steps": args.steps, "seeds": args.seeds, "clip_bound": BOUND,
                "untrained": statistics.mean(untrained),
                "accuracy": {name: {"mean": statistics.mean(v), "sd": statistics.stdev(v) if len(v) > 1 else 0.0,
