@@ -209,8 +209,52 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     table[parts[-1]] = value
 
 
+MAX_EXTENDS = 16  # recipes in one `extends` chain (the shipped ones use two or three)
+
+
+def merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """``child`` laid over ``base``: tables are merged key by key, any other value of the child wins."""
+    merged = dict(base)
+    for key, value in child.items():
+        merged[key] = merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
+            else value
+    return merged
+
+
+def read_recipe(path: Path) -> dict[str, Any]:
+    """The recipe file with its ``extends = "base.toml"`` chain resolved: each path is relative to the
+    recipe that names it, bases are deep-merged under their children (the child wins), and a cycle or an
+    over-long chain is refused in one line."""
+    chain, layers, current = [path], [], path
+    while True:
+        data = read_toml(current)
+        parent = data.pop("extends", None)
+        layers.append(data)
+        if parent is None:
+            break
+        if not isinstance(parent, str) or not parent or "\0" in parent:
+            raise BadInput(f"recipe {current}: extends: must be the path of a base recipe (got {parent!r:.60})")
+        current = current.parent / parent
+        try:
+            seen = [p.resolve() for p in chain].index(current.resolve())
+        except (OSError, ValueError, RuntimeError):  # unresolvable: read_toml says why
+            seen = -1
+        if seen >= 0:
+            raise BadInput(f"recipe {path}: extends cycle: {' -> '.join(str(p) for p in chain[seen:] + [current])}")
+        chain.append(current)
+        if len(chain) > MAX_EXTENDS:
+            raise BadInput(f"recipe {path}: extends chain longer than {MAX_EXTENDS} recipes")
+    merged: dict[str, Any] = {}
+    try:
+        for layer in reversed(layers):
+            merged = merge(merged, layer)
+    except RecursionError:
+        raise BadInput(f"recipe {path}: tables nested too deeply to merge with its base") from None
+    return merged
+
+
 def load_recipe(path: Path, overrides: list[str] = ()) -> Recipe:
-    data = read_toml(path)
+    data = read_recipe(path)
     for assignment in overrides:
         apply_override(data, assignment)
     try:

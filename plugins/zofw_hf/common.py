@@ -134,7 +134,7 @@ class HFAdapter(ModelAdapter):
                 raise BadInput(f"model.{key}: {key} settings are read only with model.trainable = \"{key}\" "
                                f"(it is '{self.options.trainable}')")
         short = None if looks_local(self.options.path) else published.short_name(self.options.path)
-        if short is not None and "/" not in self.options.path:
+        if short is not None and "/" not in self.options.path and short not in published.LEGACY_HUB_IDS:
             if not self.options.random_init:
                 raise BadInput(f"model.path: '{self.options.path}' is a published configuration's short name: it "
                                f"builds random weights with model.random_init = true; the pretrained weights are "

@@ -30,6 +30,8 @@ ROBERTA = {
     "roberta-base": (768, 12, 12, 3072),
     "roberta-large": (1024, 24, 16, 4096),
 }
+# short names that are also hub ids of the pretrained weights (the hub's legacy aliases of FacebookAI/…)
+LEGACY_HUB_IDS = frozenset(ROBERTA)
 HUB_OWNER = {**{name: "facebook" for name in OPT}, **{name: "FacebookAI" for name in ROBERTA}}
 
 

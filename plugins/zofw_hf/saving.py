@@ -143,7 +143,8 @@ def restore(adapter: HFAdapter, directory: Path, kind: str) -> HFAdapter:
     else:
         target = adapter._prefix
     result = set_peft_model_state_dict(target, state)
-    unexpected = list(getattr(result, "unexpected_keys", []) or [])
+    # prompt learning loads "prompt_embeddings" into the prompt encoder itself, and lists it as unexpected
+    unexpected = [k for k in getattr(result, "unexpected_keys", []) or [] if k != "prompt_embeddings"]
     if unexpected:
         raise BadInput(f"{directory / PEFT_FILE}: weights this model has no place for: {unexpected[0]}")
     return adapter

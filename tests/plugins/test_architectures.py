@@ -298,5 +298,7 @@ def test_a_short_name_builds_random_weights_without_the_hub(monkeypatch: pytest.
     with pytest.raises(BadInput, match="^model.path: 'opt-2.7b' is a published configuration's short name.*"
                                        "facebook/opt-2.7b"):
         CausalLM(CausalLM.Options(path="opt-2.7b", tokenizer=str(tokens))).check()
-    with pytest.raises(BadInput, match="^model.tokenizer: .*roberta-large"):
-        MaskedLM(MaskedLM.Options(path="roberta-large", random_init=True)).check()
+    with pytest.raises(BadInput, match="^model.tokenizer: .*facebook/opt-1.3b"):
+        CausalLM(CausalLM.Options(path="opt-1.3b", random_init=True)).check()
+    MaskedLM(MaskedLM.Options(path="roberta-large", random_init=True)).check()  # also the hub's alias: its tokenizer
+    MaskedLM(MaskedLM.Options(path="roberta-large")).check()
