@@ -9,10 +9,11 @@ from __future__ import annotations
 import difflib
 import math
 import stat
+import copy
 import sys
 import typing
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -253,15 +254,20 @@ def read_recipe(path: Path) -> dict[str, Any]:
     return merged
 
 
-def load_recipe(path: Path, overrides: list[str] = ()) -> Recipe:
-    data = read_recipe(path)
+def load_recipe(path: Path, overrides: Sequence[str] = ()) -> Recipe:
+    return recipe_from(read_recipe(path), str(path), overrides)
+
+
+def recipe_from(data: dict[str, Any], source: str, overrides: Sequence[str] = ()) -> Recipe:
+    """A validated recipe from TOML-shaped data (a file's, or a dict given to the Python API)."""
+    data = copy.deepcopy(data)
     for assignment in overrides:
         apply_override(data, assignment)
     try:
         check_values(data)
     except BadInput as error:
-        raise BadInput(f"recipe {path}: {error}") from None
+        raise BadInput(f"recipe {source}: {error}") from None
     try:
         return Recipe.model_validate(data)
     except ValidationError as error:
-        raise BadInput(f"recipe {path}: {describe(error, model=Recipe)}") from None
+        raise BadInput(f"recipe {source}: {describe(error, model=Recipe)}") from None
