@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -35,3 +36,15 @@ def test_bench_refuses_a_bad_batch(tiny_opt, shared_data):
     result = CliRunner().invoke(app, ["bench", "recipes/dpzero_opt2.7b_drop.toml", "--batch", "0",
                                       "--set", f"model.path={tiny_opt}", "--set", "model.device=cpu"])
     assert result.exit_code == 2
+
+
+def test_a_published_short_name_with_random_weights_needs_no_hub(shared_data):
+    from zofw.assemble import build
+    from zofw.config import load_recipe
+    from zofw.provenance import check_inputs, references
+
+    recipe = load_recipe(Path("recipes/dpzero_opt2.7b_drop.toml"), [
+        'model.path="opt-2.7b"', "model.random_init=true", f'model.tokenizer="{shared_data / "tokenizers" / "opt"}"'])
+    parts = build(recipe, "test")
+    assert not any(ref.key == "model.path" for ref in references(parts))
+    check_inputs(parts, network=True, kinds=("model", "tokenizer"))  # offline: nothing to fetch, no refusal

@@ -106,7 +106,8 @@ def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_run(toy_re
 def test_sigint_stops_at_a_step_boundary_with_a_checkpoint_and_resume_finishes(toy_recipe, tmp_path):
     out = tmp_path / "run"
     process = zofw(tmp_path, "run", str(toy_recipe), "--out", str(out), *SETTINGS)
-    time.sleep(3.0)
+    while process.poll() is None and progress(out) < 40 * 28:  # stepping (start-up time varies with the load)
+        time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err[-2000:]
@@ -144,7 +145,7 @@ def test_replay_rebuilds_the_fine_tune_from_a_seed_log_of_at_most_32_bytes_per_s
                                        "--json"])
     assert rebuilt.exit_code == 0, rebuilt.output
     assert json.loads(rebuilt.stdout.strip().splitlines()[-1])["steps"] == 12
-    original, replayed = final_weights(out), final_weights(tmp_path / "replayed")
+    original, replayed = (load_file(str(d / "adapter" / "trainable.safetensors")) for d in (out, tmp_path / "replayed"))
     assert original.keys() == replayed.keys()
     assert all(torch.equal(original[name], replayed[name]) for name in original)
     base = load_file(str(next(tiny_opt.glob("*.safetensors"))))

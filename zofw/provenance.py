@@ -78,9 +78,12 @@ def references(parts: Any) -> list[Reference]:
             local = Path(value).expanduser() if looks_local(value) else None
             found.append(Reference(key, value, kind, local, implied))
 
-    model_options = getattr(getattr(parts, "model", None), "options", None)
+    model = getattr(parts, "model", None)
+    model_options = getattr(model, "options", None)
+    offline = bool(getattr(model, "builds_offline", lambda: False)())  # random weights from a config in code
     if model_options is not None and hasattr(model_options, "path") and hasattr(model_options, "tokenizer"):
-        add("model.path", model_options.path, "model")
+        if not offline:
+            add("model.path", model_options.path, "model")
         if model_options.tokenizer is not None:
             add("model.tokenizer", model_options.tokenizer, "tokenizer")
         else:

@@ -4,7 +4,7 @@ The seed log's header names the model adapter, the trainable subset, the estimat
 the direction generator; each record holds one step's seed, step size and released values. The
 replay loads BASE through the same adapter and applies the records with the same update code as
 training (``zofw.updater``), then saves the result as a run does: the trained weights
-(``checkpoints/step-T``) and, for adapters, the peft adapter.
+(``adapter/``: a checkpoint, the trained subset or a peft adapter; else ``checkpoints/step-T``).
 """
 
 from __future__ import annotations
@@ -65,8 +65,9 @@ def replay(base: str, seedlog_path: Path, out: Path) -> dict[str, Any]:
             updater.apply(record.step, record.seed, updater.plan(record.step), record.lr, record.values)
             steps = record.step
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint.save(out, steps, params, estimator.state_dict(), updater.anchor)
-    saved = model.save_trained(out / "adapter")
+    saved = model.save_trained(out / "adapter")  # as the run saved it
+    if not saved:
+        checkpoint.save(out, steps, params, estimator.state_dict(), updater.anchor)
     summary = {"steps": steps, "base": base, "seed_log": str(seedlog_path), "out": str(out),
                "bytes_per_step": log.width, **({"adapter": str(out / "adapter")} if saved else {}),
                "seconds": round(time.time() - started, 2)}

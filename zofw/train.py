@@ -160,13 +160,14 @@ class Training:
         return self._write_record(step, record) if self._logs(step) else {"step": step, **record}
 
     def _write_record(self, step: int, values: dict[str, Any]) -> dict[str, Any]:
-        # a diverged run stops here rather than waste its remaining steps (the weights are released values)
-        self.params.settle()
-        check_finite_parameters(self.params.tensors, step, self.recipe.train.lr)
         record = {"step": step, **values}
         if self.running is not None and self.privacy.ledger is not None:
             record["epsilon"] = self.running.after(self.privacy.ledger)
         self.log.write(record)
+        # a diverged run stops here, its record written, rather than waste its remaining steps (the
+        # weights are a function of released values only: checking them reveals nothing private)
+        self.params.settle()
+        check_finite_parameters(self.params.tensors, step, self.recipe.train.lr)
         return record
 
     def _logs(self, step: int) -> bool:
@@ -203,8 +204,11 @@ class Training:
         self.log.close()
         if self.seedlog is not None:
             self.seedlog.close()
-        self.checkpoint()  # the final weights: what a replay or a resume compares against
-        saved = self.parts.model.save_trained(self.out / "adapter")  # e.g. a LoRA run's peft adapter
+        # the fine-tune as its ecosystem loads it (a checkpoint, the trained subset, a peft adapter);
+        # an adapter that saves nothing gets a final checkpoint of the trainable weights instead
+        saved = self.parts.model.save_trained(self.out / "adapter")
+        if not saved:
+            self.checkpoint()
         recipe, privacy = self.recipe, self.privacy
         reported = list(recipe.privacy.report) if recipe.privacy else []
         result: dict[str, Any] = {

@@ -148,6 +148,12 @@ class HFAdapter(ModelAdapter):
             except re.error as error:
                 raise BadInput(f"model.trainable: not a regular expression: {error}") from None
 
+    def builds_offline(self) -> bool:
+        """Whether ``path`` needs nothing from the hub: random weights from a published configuration
+        written in zofw (``zofw_hf.published``). Read by ``zofw.provenance`` before it checks hub ids."""
+        return (self.options.random_init and not looks_local(self.options.path)
+                and published.short_name(self.options.path) is not None)
+
     def load(self, kind: TaskKind) -> None:
         if kind not in self.kinds:
             raise BadInput(f"model '{self.name}' cannot do {kind} tasks")
