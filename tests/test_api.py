@@ -93,3 +93,37 @@ def test_private_zero_order_refuses_settings_it_cannot_honour():
     with pytest.raises(BadInput, match="selects no parameters"):
         zofw.PrivateZeroOrder(model, dataset_size=100, expected_batch=10, steps=5, lr=0.1, epsilon=1.0,
                               trainable="nothing-matches")
+
+
+def test_a_tiny_hf_model_in_a_hand_written_loop_keeps_the_ledger_the_cli_would(tiny_opt, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from zofw.plugins import registries
+    from zofw.privacy.compare import calibrate
+    from zofw.privacy.ledger import PrivacyLedger
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_opt), dtype=torch.float32).eval()
+    generator = torch.Generator().manual_seed(0)
+    data = torch.randint(3, 1000, (40, 12), generator=generator)  # 40 "examples" of 12 tokens
+
+    def per_example_loss(rows: list[int]) -> torch.Tensor:
+        ids = torch.zeros(40, 12, dtype=torch.long)  # one fixed-shape forward whoever is in the batch
+        ids[:len(rows)] = data[rows] if rows else ids[:0]
+        logits = model(input_ids=ids).logits[:, :-1].float()
+        loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none").mean(1)
+        return loss[:len(rows)]
+
+    steps, q = 6, 4 / 40
+    opt = zofw.PrivateZeroOrder(model, dataset_size=40, expected_batch=4, steps=steps, lr=1e-4, epsilon=3.0,
+                                clip=5.0, trainable="bias", accountant="rdp", ledger_path=tmp_path / "ledger.json")
+    bias_before = {n: p.detach().clone() for n, p in model.named_parameters() if n.endswith("bias")}
+    for _ in range(steps):
+        rows = opt.sample()
+        opt.step(lambda: per_example_loss(rows))
+    assert any(not torch.equal(p, bias_before[n]) for n, p in model.named_parameters() if n in bias_before)
+    sigma = calibrate(3.0, q, steps, 1e-5, {"rdp": registries()["accountants"].get("rdp").component(
+        registries()["accountants"].get("rdp").component.Options())})["rdp"]  # what `zofw privacy calibrate` says
+    (event,) = PrivacyLedger.load(tmp_path / "ledger.json").events
+    assert (event.steps, event.sample_rate, event.mechanism) == (steps, q, "gaussian")
+    assert event.noise_multiplier == pytest.approx(sigma, rel=1e-12)
+    assert opt.epsilon() <= 3.0
