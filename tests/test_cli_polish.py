@@ -166,3 +166,13 @@ def test_a_logger_whose_library_is_missing_or_unknown_is_one_line(tmp_path):
         sent = invoke("export", tmp_path, "--to", "tensorboard")
         assert sent.exit_code == 0 and "sent 1 records" in sent.output
         assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_an_unknown_component_name_in_a_recipe_gets_a_did_you_mean():
+    from typer.testing import CliRunner
+
+    from zofw.cli import app
+
+    result = CliRunner().invoke(app, ["validate", "recipes/quickstart.toml", "--set", 'estimator.name="dpzer"'])
+    assert result.exit_code == 2 and "did you mean 'dpzero'?" in result.output
+    assert len(result.output.strip().splitlines()) == 1

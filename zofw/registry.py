@@ -65,7 +65,9 @@ class Registry:
     def get(self, name: str) -> Entry:
         if name not in self.entries:
             known = ", ".join(sorted(self.entries)) or "none installed"
-            raise BadInput(f"unknown {self.slot} name '{name}' (available: {known})")
+            from zofw.catalog import did_you_mean
+
+            raise BadInput(f"unknown {self.slot} name '{name}'{did_you_mean(name, self.entries)} (available: {known})")
         return self.entries[name]
 
     def __iter__(self):
