@@ -176,3 +176,44 @@ def test_an_unknown_component_name_in_a_recipe_gets_a_did_you_mean():
     result = CliRunner().invoke(app, ["validate", "recipes/quickstart.toml", "--set", 'estimator.name="dpzer"'])
     assert result.exit_code == 2 and "did you mean 'dpzero'?" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_report_to_a_missing_logger_is_refused_before_the_run_writes(toy_recipe, tmp_path):
+    import importlib.util
+
+    from typer.testing import CliRunner
+
+    from zofw.cli import app
+
+    if importlib.util.find_spec("tensorboard") is not None:
+        import pytest
+
+        pytest.skip("tensorboard is installed here")
+    result = CliRunner().invoke(app, ["run", str(toy_recipe), "--out", str(tmp_path / "r"),
+                                      "--set", 'train.report_to=["tensorboard"]'])
+    assert result.exit_code == 2 and "train.report_to: tensorboard logging needs" in result.output
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+
+
+def test_loggers_see_exactly_the_records_metrics_jsonl_holds(tmp_path):
+    import json
+
+    from zofw.rundir import MetricsLog
+
+    class Seen:
+        def __init__(self):
+            self.records, self.closed = [], False
+
+        def log(self, record):
+            self.records.append(record)
+
+        def close(self):
+            self.closed = True
+
+    seen = Seen()
+    log = MetricsLog(tmp_path / "metrics.jsonl", [seen])
+    log.write({"step": 1, "projected_grad": [0.5], "epsilon": 0.1})
+    log.write({"step": 2, "train_loss": float("nan")})  # written as null: the loggers get the same
+    log.close()
+    written = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert seen.records == written and seen.closed

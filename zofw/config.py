@@ -64,6 +64,8 @@ class TrainConfig(Section):
     # steps between checkpoints of the trainable weights (0: only at the end); a seed-log estimator can
     # resume from its seed log alone, so checkpoints only shorten the replay
     checkpoint_every: int = Field(0, ge=0, le=MAX_STEPS)
+    # also send every metrics.jsonl record (released values only) to these: "tensorboard", "wandb"
+    report_to: list[Literal["tensorboard", "wandb"]] = []
 
 
 class PrivacyConfig(Section):

@@ -98,6 +98,22 @@ def make_loggers(names: Sequence[str], run_dir: Path, config: Optional[dict] = N
     return loggers
 
 
+def require(names: Sequence[str]) -> None:
+    """Refuse, before a run writes anything, a logger whose library is missing or a name that is none."""
+    for name in names:
+        if name not in KNOWN:
+            from zofw.catalog import did_you_mean
+
+            raise BadInput(f"train.report_to: unknown logger '{name}'{did_you_mean(name, KNOWN)} "
+                           f"(loggers: {', '.join(KNOWN)})")
+        module = {"tensorboard": "tensorboard", "wandb": "wandb"}[name]
+        try:
+            __import__(module)
+        except ImportError:
+            raise BadInput(f"train.report_to: {name} logging needs the {module} package "
+                           f"(pip install {module})") from None
+
+
 def log_all(loggers: Sequence[Any], record: dict[str, Any]) -> None:
     for logger in loggers:
         logger.log(record)

@@ -125,8 +125,9 @@ class MetricsLog:
     evaluation data): the record is written, then the run stops with RunFailed naming the step.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, followers: Iterable[Any] = ()) -> None:
         self.path = path
+        self.followers = list(followers)  # loggers (TensorBoard, W&B) that see each record as written
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, file_mode())
         self.handle = os.fdopen(fd, "a")
 
@@ -135,6 +136,8 @@ class MetricsLog:
         line = finite_or_null(record) | ({"nonfinite_keys": bad} if bad else {})
         self.handle.write(json.dumps(line, allow_nan=False) + "\n")
         self.handle.flush()
+        for follower in self.followers:
+            follower.log(line)
         if "eval.loss" in bad:
             if record.get("step") == 0:
                 raise RunFailed(f"the evaluation loss before training is not a finite number (recorded as null in "
@@ -144,6 +147,9 @@ class MetricsLog:
 
     def close(self) -> None:
         self.handle.close()
+        for follower in self.followers:
+            follower.close()
+        self.followers = []
 
 
 # --- the run directory itself ---------------------------------------------------------------------

@@ -19,7 +19,7 @@ import tomli_w
 import torch
 from tqdm import tqdm
 
-from zofw import checkpoint
+from zofw import checkpoint, loggers
 from zofw.assemble import Components
 from zofw.batching import default_rows
 from zofw.config import Recipe
@@ -78,6 +78,7 @@ class Training:
         self.privacy = plan_privacy(recipe, parts, self.sampling, self.secret, out / "privacy_ledger.json",
                                     self.params.numel())
         self.sampler = self.sampling.sampler(self.secret)
+        loggers.require(train.report_to)
         self.log_every = train.log_every or max(1, train.steps // 50)
         self.updater = Updater(self.params, estimator, parts.schedule, train.steps, train.weight_decay)
         self.completed, self.stopped, self.stepping = 0, None, 0.0
@@ -96,7 +97,8 @@ class Training:
             if replayable:
                 self.seedlog = SeedLog.create(out / "seedlog.bin", self._seedlog_header())
             self._write_provenance()
-        self.log = MetricsLog(out / "metrics.jsonl")
+        self.log = MetricsLog(out / "metrics.jsonl", loggers.make_loggers(train.report_to, out, resolved_recipe(
+            recipe, parts)))
         # ε so far at every log record: the planned schedule's curve, computed once (zofw.privacy.running)
         self.running: Optional[RunningEpsilon] = None
         self.budget: Optional[float] = None
