@@ -137,8 +137,9 @@ def test_plot_writes_readable_pngs_and_a_summary(toy_recipe, tmp_path):
     assert "calibrated with rdp" in summary and "T = 20" in summary
 
 
-def test_plot_refuses_what_is_not_a_run_directory(tmp_path):
-    result = invoke("plot", tmp_path)
+@pytest.mark.parametrize("command", ["plot", "report"])
+def test_plot_refuses_what_is_not_a_run_directory(command, tmp_path):
+    result = invoke(command, tmp_path)
     assert result.exit_code == 2 and "no metrics.jsonl" in result.stderr
 
 

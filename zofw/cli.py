@@ -431,6 +431,9 @@ def plot_command(
         typer.echo(str(path))
 
 
+app.command("report", help="The same as `zofw plot`: a run's plots and summary.md.")(plot_command)
+
+
 @app.command("export")
 @guarded
 def export_command(
