@@ -256,9 +256,14 @@ def replay(
 
 @app.command()
 @guarded
-def validate(recipe: Optional[Path] = RecipeArg, overrides: list[str] = SetOption) -> None:
+def validate(recipe: Optional[Path] = RecipeArg, overrides: list[str] = SetOption, as_json: bool = JsonOption) -> None:
     """Check a recipe, its overrides, component options and files, without loading models or data."""
     path, loaded, parts = _load(recipe, overrides)
+    if as_json:  # the recipe as a run would record it: every component's defaults filled in
+        from zofw.planning import resolved_recipe
+
+        typer.echo(json.dumps({"recipe": str(path), "ok": True, "resolved": resolved_recipe(loaded, parts)}))
+        return
     names = ", ".join(f"{slot}={getattr(parts, slot).name}" for slot in ("model", "task", "estimator")
                       if getattr(parts, slot) is not None)
     typer.echo(f"{path}: ok ({names})")

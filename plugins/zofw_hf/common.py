@@ -37,8 +37,11 @@ class PrefixOptions(Options):
 class HFOptions(Options):
     path: str  # hub id or local checkpoint directory
     tokenizer: Optional[str] = None  # hub id or local tokenizer directory; default: path
-    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"  # auto: float16 on CUDA, float32 on CPU
-    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when available
+    # auto: float16 on CUDA, float32 elsewhere (MeZO's choice); checkpoint: the dtype the checkpoint stores
+    # (what transformers calls "auto"); fp32/fp16/bf16 are aliases
+    dtype: Literal["auto", "checkpoint", "float32", "float16", "bfloat16", "fp32", "fp16", "bf16"] = "auto"
+    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")  # auto: CUDA when available; cuda:1, mps
+    revision: Optional[str] = None  # hub revision (branch, tag or commit) of path and tokenizer; ignored for local paths
     trainable: str = "all"  # "all", "bias", "lora", "prefix" or a regular expression over parameter names
     lora: Optional[LoraOptions] = None  # with trainable = "lora" (defaults when absent)
     prefix: Optional[PrefixOptions] = None  # with trainable = "prefix" (defaults when absent)
@@ -54,11 +57,17 @@ def resolve_device(choice: str) -> torch.device:
     return torch.device(choice)
 
 
-def resolve_dtype(choice: str, device: torch.device) -> torch.dtype:
+DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def resolve_dtype(choice: str, device: torch.device) -> torch.dtype | str:
+    """A torch dtype, or "auto" (transformers' word for the checkpoint's own dtype)."""
     # Forward-only training keeps no optimizer state, so half precision on GPU is the MeZO default.
     if choice == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
-    return getattr(torch, choice)
+    if choice == "checkpoint":
+        return "auto"
+    return getattr(torch, DTYPE_ALIASES.get(choice, choice))
 
 
 def looks_local(name: str) -> bool:
@@ -163,11 +172,18 @@ class HFAdapter(ModelAdapter):
         # checked here, not in check(): a GPU recipe must still validate on a CPU-only machine
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise BadInput("model.device: 'cuda' was asked for but no CUDA device is available")
+        if self.device.type == "cuda" and (self.device.index or 0) >= torch.cuda.device_count():
+            raise BadInput(f"model.device: '{self.options.device}' names a GPU this machine does not have "
+                           f"({torch.cuda.device_count()} visible)")
+        if self.device.type == "mps" and not torch.backends.mps.is_available():
+            raise BadInput("model.device: 'mps' was asked for but this machine has no Apple GPU available")
+        hub = {} if self.options.revision is None else {"revision": self.options.revision}
         import transformers
 
         tokenizer_name = self.options.tokenizer or self.options.path
         try:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(locate(tokenizer_name))
+            tokenizer = transformers.AutoTokenizer.from_pretrained(
+                locate(tokenizer_name), **({} if looks_local(tokenizer_name) else hub))
         except (OSError, ValueError) as error:
             raise BadInput(f"model.tokenizer: cannot load '{tokenizer_name}': {one_line(error)}") from None
         dtype = resolve_dtype(self.options.dtype, self.device)
@@ -178,9 +194,12 @@ class HFAdapter(ModelAdapter):
                 config = (published.published_config(short) if short is not None
                           else transformers.AutoConfig.from_pretrained(locate(self.options.path)))
                 with self.device:  # initialise on the target device: CPU init of billions of weights is slow
-                    model = auto.from_config(config, dtype=dtype)
+                    stored = getattr(config, "torch_dtype", None)  # "checkpoint" without a checkpoint: the config's
+                    model = auto.from_config(config, dtype=dtype if isinstance(dtype, torch.dtype) else
+                                             (getattr(torch, stored) if isinstance(stored, str) else stored or torch.float32))
             else:
-                model = auto.from_pretrained(locate(self.options.path), dtype=dtype)
+                model = auto.from_pretrained(locate(self.options.path), dtype=dtype,
+                                             **({} if looks_local(self.options.path) else hub))
         except (OSError, ValueError) as error:
             raise BadInput(f"model.path: cannot load '{self.options.path}': {one_line(error)}") from None
         rows = model.get_input_embeddings().num_embeddings
