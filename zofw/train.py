@@ -152,14 +152,16 @@ class Training:
 
     def _record(self, step: int, measured: PerExample, released: Released, batch_size: int) -> dict[str, Any]:
         """6. What may be reported: the release (post-processing) and ε so far; never the training loss of
-        a private run."""
+        a private run. Between log steps nothing is read back from the device (a read waits for the GPU)."""
+        if not self._logs(step):
+            return {"step": step}
         record: dict[str, Any] = {}
         if released.public is not None:
             record["projected_grad"] = released.public.tolist()
         if self.privacy.ledger is None and measured.loss is not None and batch_size:
             record["train_loss"] = float(measured.loss.float().mean())
             record["nonfinite"] = released.nonfinite
-        return self._write_record(step, record) if self._logs(step) else {"step": step, **record}
+        return self._write_record(step, record)
 
     def _write_record(self, step: int, values: dict[str, Any]) -> dict[str, Any]:
         record = {"step": step, **values}
