@@ -89,3 +89,41 @@ def test_a_private_step_never_synchronises(kind, tiny_opt, tiny_roberta, shared_
     distinct = sorted(set(sites))
     assert not sites, f"{len(sites)} synchronising calls in two steps, from:\n" + "\n".join(distinct)
     print(f"{kind}: {inside_model[0] / 2:g} synchronising calls per step inside the Hugging Face forward")
+
+
+def test_the_training_loops_step_never_synchronises(tiny_opt, shared_data, tmp_path) -> None:
+    """The whole loop step (sampling, probe, release, ledger, seed log, update), not only its parts."""
+    import zofw
+
+    stepping = zofw.training("recipes/dpzero_opt2.7b_drop.toml", [
+        f"model.path={tiny_opt}", f"model.tokenizer={shared_data / 'tokenizers' / 'opt'}", "model.device=cuda",
+        "model.dtype=float16", "model.max_length=128", f"task.path={shared_data / 'drop' / 'drop_train_sample.json'}",
+        "task.n_train=32", "task.n_eval=4", "task.held_out_public=true", "train.steps=10", "train.log_every=10",
+        "train.expected_batch=4", "train.eval_every=0", "privacy.accountant=rdp", 'privacy.report=["rdp"]'],
+        out=tmp_path / "run")
+    sites: list[str] = []
+
+    def record(message, category, filename, lineno, file=None, line=None) -> None:
+        frames = traceback.extract_stack()[:-1]
+        if not any("/transformers/" in frame.filename for frame in frames):
+            ours = [frame for frame in frames if "/zofw" in frame.filename or "/tests/" in frame.filename]
+            sites.append("".join(traceback.format_list(ours[-4:])))
+
+    with stepping.params.deferred_updates():
+        stepping.step()
+        stepping.step()  # warm-up
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("always")
+                warnings.showwarning = record
+                stepping.step()
+                stepping.step()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        while not stepping.done:
+            stepping.step()
+    stepping.finish()
+    assert not sites, f"{len(sites)} synchronising calls in two loop steps, from:\n" + "\n".join(sorted(set(sites)))
+    assert stepping.seedlog.steps() == 10  # every queued record reached the seed log

@@ -141,7 +141,7 @@ class Training:
             # estimator declares it, divide by the expected (public) batch size
             released = self.privacy.release.privatize(measured)
             lr = self.recipe.train.lr * plan.lr_factor
-            if self.seedlog is not None:  # the release reaches the seed log before anything uses it
+            if self.seedlog is not None:  # queued without a device wait; flushed before anything is written
                 self.seedlog.append(step, seed, lr, released.coefficients)
             # 5. update θ ← θ − η·(ĝ·u + wd·θ), and the schedule's proximal pull
             self.updater.apply(step, seed, plan, lr, released.coefficients, released.parameter_noise)
@@ -164,6 +164,7 @@ class Training:
         return self._write_record(step, record)
 
     def _write_record(self, step: int, values: dict[str, Any]) -> dict[str, Any]:
+        self._flush_seedlog()  # a record carries released values: their seed-log records go first
         record = {"step": step, **values}
         if self.running is not None and self.privacy.ledger is not None:
             record["epsilon"] = self.running.after(self.privacy.ledger)
@@ -185,7 +186,12 @@ class Training:
         train = self.recipe.train
         return evaluate(self.parts.model, self.parts.task, self.eval_examples, self.eval_items, train.eval_batch)
 
+    def _flush_seedlog(self) -> None:
+        if self.seedlog is not None:
+            self.seedlog.flush()
+
     def evaluate_and_log(self) -> dict[str, float]:
+        self._flush_seedlog()
         metrics = self.evaluate()
         self.log.write({"step": self.completed, "eval": metrics})
         if self.metrics_before is None:
@@ -194,12 +200,14 @@ class Training:
 
     def checkpoint(self) -> None:
         """An atomic checkpoint of the weights after the last completed step (never of diverged ones)."""
+        self._flush_seedlog()
         self.params.settle()
         check_finite_parameters(self.params.tensors, self.completed, self.recipe.train.lr)
         checkpoint.save(self.out, self.completed, self.params, self.parts.estimator.state_dict(), self.updater.anchor)
 
     def finish(self) -> dict[str, Any]:
         """Final evaluation, the trained weights and result.json; returns the result record."""
+        self._flush_seedlog()
         metrics = self.evaluate()
         final: dict[str, Any] = {"step": self.completed, "eval": metrics}
         if self.running is not None and self.privacy.ledger is not None:  # also after a budget stop
