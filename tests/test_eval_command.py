@@ -79,8 +79,13 @@ def test_a_full_fine_tune_is_a_standard_checkpoint_and_eval_reproduces_the_run(t
     base = transformers.AutoModelForCausalLM.from_pretrained(tiny_opt)
     from safetensors.torch import load_file
 
-    trained = load_file(str(next((run / "checkpoints").glob("step-*")) / "trainable.safetensors"))
+    # the saved checkpoint is the run's final state: the same weights as a replay of its seed log
+    replayed = CliRunner().invoke(app, ["replay", str(tiny_opt), str(run / "seedlog.bin"), "--out",
+                                        str(tmp_path / "replayed")])
+    assert replayed.exit_code == 0, replayed.output
+    trained = load_file(str(tmp_path / "replayed" / "adapter" / "model.safetensors"))
     mine = dict(model.named_parameters())
+    assert len(set(trained) & set(mine)) > 10
     assert all(torch.equal(mine[name], tensor) for name, tensor in trained.items() if name in mine)
     assert not torch.equal(mine["model.decoder.layers.0.fc1.weight"], dict(base.named_parameters())[
         "model.decoder.layers.0.fc1.weight"])
