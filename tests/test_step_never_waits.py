@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import traceback
 import warnings
+from contextlib import contextmanager
+from typing import Iterator
 
 import pytest
 import torch
@@ -29,6 +31,32 @@ from zofw_zo.estimators import DPZero, SmoothingOptions
 from zofw_zo.noise import GaussianNoise
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@contextmanager
+def synchronising_calls() -> Iterator[tuple[list[str], list[int]]]:
+    """Where the code inside synchronised with the device: zofw's call sites, and a count of those inside
+    the Hugging Face forward (reported apart)."""
+    sites: list[str] = []
+    inside_model = [0]
+
+    def record(message, category, filename, lineno, file=None, line=None) -> None:
+        frames = traceback.extract_stack()[:-1]
+        if any("/transformers/" in frame.filename for frame in frames):
+            inside_model[0] += 1
+            return
+        ours = [frame for frame in frames if "/zofw" in frame.filename or "/tests/" in frame.filename]
+        sites.append("".join(traceback.format_list(ours[-4:])))
+
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = record
+            yield sites, inside_model
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
 
 
 def adapter_and_examples(kind: str, tiny_opt, tiny_roberta, shared_data):
@@ -63,29 +91,11 @@ def test_a_private_step_never_synchronises(kind, tiny_opt, tiny_roberta, shared_
             released = release.privatize(measured)
             estimator.update(params, seed, released.coefficients, UpdateContext(t, 1e-3, 0.0))
 
-    sites: list[str] = []
-    inside_model = [0]
-
-    def record(message, category, filename, lineno, file=None, line=None) -> None:
-        frames = traceback.extract_stack()[:-1]
-        if any("/transformers/" in frame.filename for frame in frames):
-            inside_model[0] += 1
-            return
-        ours = [frame for frame in frames if "/zofw" in frame.filename or "/tests/" in frame.filename]
-        sites.append("".join(traceback.format_list(ours[-4:])))
-
     with params.deferred_updates():
         step(1)  # warm-up: pinned staging buffers, Triton compilation, cuDNN plans
-        torch.cuda.synchronize()
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("always")
-                warnings.showwarning = record
-                step(2)
-                step(3)
-        finally:
-            torch.cuda.set_sync_debug_mode("default")
+        with synchronising_calls() as (sites, inside_model):
+            step(2)
+            step(3)
     distinct = sorted(set(sites))
     assert not sites, f"{len(sites)} synchronising calls in two steps, from:\n" + "\n".join(distinct)
     print(f"{kind}: {inside_model[0] / 2:g} synchronising calls per step inside the Hugging Face forward")
@@ -101,27 +111,12 @@ def test_the_training_loops_step_never_synchronises(tiny_opt, shared_data, tmp_p
         "task.n_train=32", "task.n_eval=4", "task.held_out_public=true", "train.steps=10", "train.log_every=10",
         "train.expected_batch=4", "train.eval_every=0", "privacy.accountant=rdp", 'privacy.report=["rdp"]'],
         out=tmp_path / "run")
-    sites: list[str] = []
-
-    def record(message, category, filename, lineno, file=None, line=None) -> None:
-        frames = traceback.extract_stack()[:-1]
-        if not any("/transformers/" in frame.filename for frame in frames):
-            ours = [frame for frame in frames if "/zofw" in frame.filename or "/tests/" in frame.filename]
-            sites.append("".join(traceback.format_list(ours[-4:])))
-
     with stepping.params.deferred_updates():
         stepping.step()
         stepping.step()  # warm-up
-        torch.cuda.synchronize()
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("always")
-                warnings.showwarning = record
-                stepping.step()
-                stepping.step()
-        finally:
-            torch.cuda.set_sync_debug_mode("default")
+        with synchronising_calls() as (sites, _):
+            stepping.step()
+            stepping.step()
         while not stepping.done:
             stepping.step()
     stepping.finish()

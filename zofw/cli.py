@@ -329,12 +329,16 @@ def bench(
         raise BadInput("bench: --batch must be ≥ 1 and --length ≥ 2")
     check_new_file("--profile", profile)
     _, loaded, parts = _load(recipe, [*overrides, f"model.max_length={length}"], inputs="model")
-    record = measure(loaded, parts, batch, length, repeats, warmup, profile)
+    _echo_table(measure(loaded, parts, batch, length, repeats, warmup, profile), as_json, 28)
+
+
+def _echo_table(table: dict, as_json: bool, width: int) -> None:
+    """One JSON line, or one aligned "key value" line per entry."""
     if as_json:
-        typer.echo(json.dumps(record))
+        typer.echo(json.dumps(table))
         return
-    for key, value in record.items():
-        typer.echo(f"{key:<28} {value}")
+    for key, value in table.items():
+        typer.echo(f"{key:<{width}} {value}")
 
 
 @app.command("list")
@@ -402,12 +406,7 @@ def list_recipes(as_json: bool = JsonOption) -> None:
     """The recipes shipped with zofw: run one by name (zofw run NAME), or copy it to edit (zofw cp NAME DEST)."""
     from zofw.catalog import builtin_recipes, recipe_summary
 
-    table = {name: recipe_summary(path) for name, path in builtin_recipes().items()}
-    if as_json:
-        typer.echo(json.dumps(table))
-        return
-    for name, summary in table.items():
-        typer.echo(f"{name:<32} {summary}")
+    _echo_table({name: recipe_summary(path) for name, path in builtin_recipes().items()}, as_json, 32)
 
 
 @app.command("cp")
