@@ -494,7 +494,7 @@ def privacy_view(
         if sampling_rate is None or steps is None or target_epsilon is None:
             raise BadInput("privacy calibrate needs --target-epsilon, --sampling-rate and --steps")
         side_by_side.check_parameters(sampling_rate, None, steps, delta, target_epsilon)
-        chosen = side_by_side.accountants_for(names, mechanism)
+        chosen = side_by_side.accountants_for_events(names, [PrivacyEvent(mechanism, 1.0, sampling_rate, steps)])
         sigmas = side_by_side.calibrate(target_epsilon, sampling_rate, steps, delta, chosen, mechanism,
                                         progress=None if as_json else lambda n: typer.echo(f"calibrating {n} …", err=True))
         if as_json:
@@ -508,7 +508,7 @@ def privacy_view(
             raise BadInput("privacy compare needs --sampling-rate, --noise-multiplier and --steps")
         side_by_side.check_parameters(sampling_rate, noise_multiplier, steps, delta)
         events = [PrivacyEvent(mechanism, noise_multiplier, sampling_rate, steps)]
-        chosen = side_by_side.accountants_for(names, mechanism)
+        chosen = side_by_side.accountants_for_events(names, events)
         title = f"q = {sampling_rate:g}, σ = {noise_multiplier:g}, δ = {delta:g}"
     else:
         path = Path(target)

@@ -9,7 +9,6 @@ training (``zofw.updater``), then saves the result as a run does: the trained we
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -74,7 +73,3 @@ def replay(base: str, seedlog_path: Path, out: Path) -> dict[str, Any]:
     write_json(out / "replay.json", summary)
     return summary
 
-
-def describe(seedlog_path: Path) -> str:
-    log = SeedLog.read_header(seedlog_path)
-    return json.dumps({k: log.header[k] for k in ("model", "estimator", "directions", "values_per_step")})

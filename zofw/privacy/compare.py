@@ -34,21 +34,6 @@ def check_parameters(sampling_rate: Optional[float] = None, noise_multiplier: Op
         raise BadInput(f"--target-epsilon must be > 0, got {target_epsilon}")
 
 
-def accountants_for(names: Optional[Sequence[str]], mechanism: str) -> dict[str, Accountant]:
-    """The named accountants (default: every registered one that composes ``mechanism``), built."""
-    from zofw.plugins import registries
-
-    registry = registries()["accountants"]
-    if names:
-        chosen = [registry.get(name).component for name in names]
-        refused = [c.name for c in chosen if mechanism not in c.mechanisms]
-        if refused:
-            raise BadInput(f"--accountants: {', '.join(refused)} cannot compose {mechanism} releases")
-    else:
-        chosen = [entry.component for entry in registry if mechanism in entry.component.mechanisms]
-    return {component.name: component(component.Options()) for component in chosen}
-
-
 def accountants_for_events(names: Optional[Sequence[str]], events: Sequence[PrivacyEvent]) -> dict[str, Accountant]:
     """The named accountants, each able to compose every event (else the first refusal, in one line), or
     by default every registered accountant that can."""
