@@ -2,9 +2,10 @@
 
 A synchronising call inside a step (a read-back, a copy from pageable memory) drains the GPU's queue, and
 the host then issues the next kernels while the GPU idles. PyTorch's sync debug mode reports each one;
-zofw's code must cause none: batching, probe, release (clip, noise, ledger), update. The Hugging Face
-forward itself synchronises while building its attention mask (``padding_mask.all()``, packed-sequence
-detection from position ids): those calls are counted apart, and docs/benchmarks.md reports them.
+zofw's code must cause none: batching, probe, release (clip, noise, ledger), update. Nor may the Hugging
+Face forward of OPT and RoBERTa: given a 2-D mask it synchronises while building the 4-D one
+(``padding_mask.all()``, packed-sequence detection), so the adapters pass a mask prepared on the device
+(``zofw_hf.masks``). Calls inside transformers are counted apart, so a failure says whose they are.
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ def test_a_private_step_never_synchronises(kind, tiny_opt, tiny_roberta, shared_
             step(3)
     distinct = sorted(set(sites))
     assert not sites, f"{len(sites)} synchronising calls in two steps, from:\n" + "\n".join(distinct)
-    print(f"{kind}: {inside_model[0] / 2:g} synchronising calls per step inside the Hugging Face forward")
+    assert adapter._prepared_mask
+    assert inside_model[0] == 0, f"{inside_model[0] / 2:g} synchronising calls per step inside the Hugging Face forward"
 
 
 def test_the_training_loops_step_never_synchronises(tiny_opt, shared_data, tmp_path) -> None:

@@ -138,6 +138,8 @@ def bench(recipe: Recipe, parts: Components, batch: int, length: int, repeats: i
     record: dict[str, Any] = {}
     record["fwd_ms"] = timer.median_ms(forward, repeats, warmup)
     record["inference_peak_gib"] = timer.peak_gib(forward)
+    if timer.cuda:  # the forward's own GPU time: fwd_ms minus it is host stalls inside the forward
+        record["fwd_busy_ms"] = device_time(forward, timer)["gpu_busy_ms"]
     with params.deferred_updates():  # as the training loop runs: each update fused into the next probe
         record["step_ms"] = timer.median_ms(our_step, repeats, warmup)
         record["peak_gib"] = timer.peak_gib(our_step)
@@ -145,8 +147,7 @@ def bench(recipe: Recipe, parts: Components, batch: int, length: int, repeats: i
         our_step()
         # reads of the weights per step (tied weights used twice in a forward count twice)
         record["passes_per_step"] = (kernels.elements_passed() - before) / params.numel()
-        if profile is not None:
-            write_profile(profile, our_step, timer)
+        record |= device_time(our_step, timer, profile)
     record |= pass_costs(params, timer, repeats, warmup)
     hf = hf_forward(model, items)
     if hf is not None:
@@ -157,6 +158,8 @@ def bench(recipe: Recipe, parts: Components, batch: int, length: int, repeats: i
     record["ref_peak_gib"] = timer.peak_gib(reference_step)
     record |= batch_independence_cost(model, items, batch, timer, repeats, warmup)
     record["step_over_2fwd"] = record["step_ms"] / (2 * record["fwd_ms"])
+    if "gpu_busy_ms" in record:
+        record["gpu_idle_ms"] = record["step_ms"] - record["gpu_busy_ms"]
     record["speedup_vs_ref"] = record["ref_step_ms"] / record["step_ms"]
     record["device"] = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     record["dtype"] = str(params.tensors[0].dtype).removeprefix("torch.")
@@ -165,18 +168,28 @@ def bench(recipe: Recipe, parts: Components, batch: int, length: int, repeats: i
     return {key: round(value, 3) if isinstance(value, float) else value for key, value in record.items()}
 
 
-def write_profile(path: Path, step: Callable[[], Any], timer: Timer, steps: int = 3) -> None:
-    """torch.profiler's table of ``steps`` steps, heaviest device time first (host time where no GPU)."""
-    from torch.profiler import ProfilerActivity, profile
+def device_time(step: Callable[[], Any], timer: Timer, profile: Optional[Path] = None, steps: int = 3) -> dict[str, float]:
+    """Where a step's GPU time goes, from torch.profiler over ``steps`` steps: ``gpu_busy_ms`` (every
+    kernel and copy, per step), of which ``pass_ms`` is the perturbation/update kernels; ``step_ms`` minus
+    ``gpu_busy_ms`` is time the GPU waited for the host. With ``profile``, the table of the heaviest
+    kernels is written there (host time per op where there is no GPU)."""
+    from torch.profiler import ProfilerActivity, profile as profiler
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if timer.cuda else [])
     timer.sync()
-    with profile(activities=activities) as prof:
+    with profiler(activities=activities) as prof:
         for _ in range(steps):
             step()
         timer.sync()
-    order = "self_cuda_time_total" if timer.cuda else "self_cpu_time_total"
-    atomic_write_text(path, prof.key_averages().table(sort_by=order, row_limit=40, max_name_column_width=70))
+    averages = prof.key_averages()
+    if profile is not None:
+        order = "self_cuda_time_total" if timer.cuda else "self_cpu_time_total"
+        atomic_write_text(profile, averages.table(sort_by=order, row_limit=40, max_name_column_width=70))
+    if not timer.cuda:
+        return {}
+    busy = sum(event.self_device_time_total for event in averages) / 1e3 / steps  # µs → ms per step
+    passes = sum(event.self_device_time_total for event in averages if "axpy" in event.key) / 1e3 / steps
+    return {"gpu_busy_ms": busy, "pass_ms": passes}
 
 
 def pass_costs(params: Any, timer: Timer, repeats: int, warmup: int) -> dict[str, float]:

@@ -13,6 +13,7 @@ from pydantic import Field
 from zofw.batching import on_device
 from zofw.errors import BadInput
 from zofw.slots.task import Example, Prediction, TaskKind
+from zofw_hf import masks
 from zofw_hf.common import HFAdapter, HFOptions, chunks, pad
 
 
@@ -61,6 +62,9 @@ class CausalLM(HFAdapter):
         # Positions that skip left padding are passed where the forward takes them (LLaMA, GPT-2, OPT, …);
         # ALiBi models (BLOOM, MPT) have none and derive their biases from the attention mask.
         self._positions = "position_ids" in forward
+        # a mask built on the device, never inspected by transformers (see zofw_hf.masks); positions are
+        # then passed too, since they can no longer be derived from the mask
+        self._prepared_mask = self._positions and self._prefix is None and masks.takes_prepared(self.model, True)
         self._special = set(self.tokenizer.all_special_ids)
         # Stop at a newline (MeZO): "\n" may also come merged as "\n\n"; the text is cut at "\n" anyway.
         # A tokenizer may drop whitespace altogether (word-level vocabularies): then EOS alone stops.
@@ -132,7 +136,8 @@ class CausalLM(HFAdapter):
         # use_cache=False: a loss needs no key/value cache, and building one costs 10% of an OPT forward
         if self._positions:
             extra["position_ids"] = positions(mask)
-        logits = self.tuned(input_ids=ids, attention_mask=mask, use_cache=False, **extra).logits
+        attention = masks.attention_mask(self.model, mask, causal=True) if self._prepared_mask else mask
+        logits = self.tuned(input_ids=ids, attention_mask=attention, use_cache=False, **extra).logits
         logits = logits[:, -keep:-1].float()  # position p predicts token p + 1
         nll = F.cross_entropy(logits.transpose(1, 2), ids[:, 1 - keep:], reduction="none")  # (b, keep - 1)
         counts = on_device(torch.tensor(list(lengths) + [1] * (len(ids) - len(lengths))), self.device)

@@ -17,6 +17,7 @@ from pydantic import Field
 from zofw.batching import on_device
 from zofw.errors import BadInput, RunFailed
 from zofw.slots.task import Example, Prediction, TaskKind
+from zofw_hf import masks
 from zofw_hf.common import HFAdapter, HFOptions, chunks, pad
 
 
@@ -64,6 +65,7 @@ class MaskedLM(HFAdapter):
                 raise BadInput(f"model.prefix: {type(self.model).__name__}'s head is not one module; prefix tuning "
                                "of masked_lm needs one (RoBERTa, BERT, ALBERT, DeBERTa)")
         self._special = set(self.tokenizer.all_special_ids)
+        self._prepared_mask = self._prefix is None and masks.takes_prepared(self.model, False)  # zofw_hf.masks
 
     # --- encoding ---------------------------------------------------------------------------------
 
@@ -107,13 +109,16 @@ class MaskedLM(HFAdapter):
         ids, mask = pad([item.ids for item in batch], self.pad_id, "right", self.device, shape)
         at = on_device(torch.tensor([item.mask_at for item in batch] + [0] * (len(ids) - len(batch))), self.device)
         rows = torch.arange(len(ids), device=self.device)
+        inputs = self.prefix_inputs(mask)
+        if self._prepared_mask:
+            inputs["attention_mask"] = masks.attention_mask(self.model, mask, causal=False)
         if self._head is not None:
-            hidden = self.model.base_model(input_ids=ids, **self.prefix_inputs(mask))[0]  # (R, L, h)
+            hidden = self.model.base_model(input_ids=ids, **inputs)[0]  # (R, L, h)
             return self._head(hidden[rows, at]).float()  # the head sees the mask positions only
         assert self._projection is not None
         hook = self._projection.register_forward_pre_hook(lambda module, args: (args[0][rows, at], *args[1:]))
         try:
-            logits = self.model(input_ids=ids, attention_mask=mask).logits
+            logits = self.model(input_ids=ids, attention_mask=inputs["attention_mask"]).logits
         finally:
             hook.remove()
         if logits.shape != (len(ids), self._projection.weight.shape[0]):

@@ -16,7 +16,7 @@ import transformers
 from zofw.errors import BadInput
 from zofw.evaluate import per_example_losses
 from zofw.slots.task import Example
-from zofw_hf import published
+from zofw_hf import masks, published
 from zofw_hf.causal import CausalLM
 from zofw_hf.masked import MaskedLM
 from zofw_hf.sentence import bundled_encoder
@@ -242,6 +242,54 @@ def test_masked_scores_are_the_full_model_logits_at_the_mask(masked: MaskedLM) -
     per_example_losses(masked, items, 3)
     hook.remove()
     assert shapes and all(len(shape) == 2 and shape[0] == 3 for shape in shapes)
+
+
+def masks_seen_by_transformers(adapter: Any, items: list) -> list[int]:
+    """The rank of each attention mask transformers' mask builder was handed during the adapter's forward."""
+    import transformers.masking_utils as building
+
+    seen, original = [], building._preprocess_mask_arguments
+
+    def spy(config, input_embeds, attention_mask, *args, **kwargs):
+        seen.append(attention_mask.dim() if attention_mask is not None else 0)
+        return original(config, input_embeds, attention_mask, *args, **kwargs)
+
+    building._preprocess_mask_arguments = spy
+    try:
+        per_example_losses(adapter, items, 3)
+    finally:
+        building._preprocess_mask_arguments = original
+    return seen
+
+
+def check_prepared_mask(adapter: Any, which: str) -> None:
+    """A listed architecture never has its mask built by transformers (whose checks read back from the GPU);
+    the prepared mask scores as the unpadded forward does (tests above), in sdpa and in eager attention."""
+    listed = masks.CAUSAL_TYPES if which == "causal" else masks.BIDIRECTIONAL_TYPES
+    model_type = adapter.model.config.model_type
+    if model_type not in listed:
+        assert not adapter._prepared_mask
+        pytest.skip(f"{model_type} keeps transformers' own mask")
+    assert adapter._prepared_mask
+    items = adapter.encode(QA if which == "causal" else SENTIMENT)
+    seen = masks_seen_by_transformers(adapter, items)
+    assert seen and set(seen) == {4}, seen
+    sdpa = per_example_losses(adapter, items, 3)
+    adapter.model.set_attn_implementation("eager")
+    try:
+        assert masks.takes_prepared(adapter.model, which == "causal")
+        eager = per_example_losses(adapter, items, 3)
+    finally:
+        adapter.model.set_attn_implementation("sdpa")
+    torch.testing.assert_close(eager, sdpa, atol=1e-5, rtol=0)
+
+
+def test_listed_causal_architectures_take_a_prepared_mask(causal: CausalLM) -> None:
+    check_prepared_mask(causal, "causal")
+
+
+def test_listed_masked_architectures_take_a_prepared_mask(masked: MaskedLM) -> None:
+    check_prepared_mask(masked, "masked")
 
 
 def test_masked_full_fine_tune_reloads_with_from_pretrained(masked: MaskedLM, tmp_path: Path) -> None:

@@ -138,22 +138,23 @@ def round_stochastic(x: torch.Tensor, bits: torch.Tensor, dtype: torch.dtype) ->
 
     ``bits`` are uniform 16-bit values (int64 tensor). Adding uniform random bits below the kept significand
     and truncating carries into it with probability (dropped bits)/2^k: unbiased, no float arithmetic.
-    bfloat16 drops k = 16 bits (its exponent range is float32's); float16 drops 13 for normals and up to 23
-    in its subnormal range (gap fixed at 2^-24), where the 16 random bits are shifted up, so the probability
-    is exact to 2^-16 of a gap there. Below 2^-24, where the implicit bit would be dropped too, the choice
-    between 0 and 2^-24 compares the bits·2^-16 with |x|·2^24.
+    bfloat16 drops k = 16 bits (its exponent range is float32's). float16 drops 13 bits and takes the top 13
+    random bits; below 2^-14, where float16's gap stays 2^-24 (subnormals and below), the magnitude is first
+    lifted by 2^-14 into [2^-14, 2^-13), whose gap is also 2^-24, rounded there, and lowered back: both steps
+    are exact, and the lift's own float32 rounding (at 2^-37) is below the 13 random bits' resolution. The
+    same formula for every value, so the GPU kernel needs no branch.
     """
     xb = x.view(torch.int32).to(torch.int64) & MASK32
     if dtype == torch.bfloat16:
         out = ((xb + bits) >> 16) << 16
     else:
-        exponent = (xb >> 23) & 0xFF
-        drop = 13 + torch.clamp(113 - exponent, 0, 10)
-        spread = (bits << torch.clamp(drop - 16, min=0)) >> torch.clamp(16 - drop, min=0)  # drop bits wide
-        out = ((xb + spread) >> drop) << drop
-        up = (bits.to(torch.float32) * 2.0 ** -16) < x.abs() * 2.0 ** 24
-        tiny = ((xb >> 31) << 31) | torch.where(up, 0x33800000, 0)  # ±(2^-24 or 0)
-        out = torch.where(exponent < 103, tiny, out)
+        magnitude = x.abs()
+        small = magnitude < 2.0 ** -14
+        lifted = torch.where(small, magnitude + 2.0 ** -14, magnitude)  # float32 arithmetic
+        lifted = lifted.view(torch.int32).to(torch.int64) & MASK32
+        rounded = _as_int32(((lifted + (bits >> 3)) >> 13) << 13).view(torch.float32)
+        rounded = torch.where(small, rounded - 2.0 ** -14, rounded)
+        out = (rounded.view(torch.int32).to(torch.int64) & MASK32) | (xb & 0x80000000)
     y = _as_int32(out).view(torch.float32)
     return torch.where(torch.isnan(x), x, y).to(dtype)  # the result is representable: the cast is exact
 
