@@ -187,8 +187,12 @@ def device_time(step: Callable[[], Any], timer: Timer, profile: Optional[Path] =
         atomic_write_text(profile, averages.table(sort_by=order, row_limit=40, max_name_column_width=70))
     if not timer.cuda:
         return {}
-    busy = sum(event.self_device_time_total for event in averages) / 1e3 / steps  # µs → ms per step
-    passes = sum(event.self_device_time_total for event in averages if "axpy" in event.key) / 1e3 / steps
+    from torch.autograd import DeviceType
+
+    # the device's own events (kernels, copies, fills): host ops also carry their kernels' time
+    kernels_run = [event for event in averages if event.device_type == DeviceType.CUDA]
+    busy = sum(event.self_device_time_total for event in kernels_run) / 1e3 / steps  # µs → ms per step
+    passes = sum(event.self_device_time_total for event in kernels_run if "axpy" in event.key) / 1e3 / steps
     return {"gpu_busy_ms": busy, "pass_ms": passes}
 
 

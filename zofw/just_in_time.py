@@ -3,8 +3,8 @@
 Why: the reference code perturbs θ in place (+λ, −2λ, +λ); in float16/bfloat16 that round trip does not
 restore θ, and the drift is as large as a real update. Here θ is only read: when a block of the model
 starts its forward, one kernel launch writes θ_block + αu_block into a scratch buffer and the block's
-modules are pointed at views of it; when the block's forward ends they are pointed back at θ and the
-scratch is released (memory: one block of weights on top of inference).
+modules are pointed at views of it; when the block's forward ends they are pointed back at θ (memory: one
+scratch buffer the size of the largest block on top of inference, shared by all blocks).
 
 Blocks are the largest modules (a transformer layer, an embedding) whose trainable tensors are one
 contiguous range of the flat buffer and at most 1/16 of all trainable elements (at least the largest
@@ -107,6 +107,12 @@ class JustInTime:
         self._fallback: dict[int, list] = {}  # id(module) -> its fallback hooks' handles
         self.defer_updates = False
         self.pending: Optional[PendingUpdate] = None
+        # One scratch buffer for every block, with each block's views of it made once: a probe then swaps a
+        # block with dict assignments (host time matters: a small model's step waits on its Python). Blocks
+        # run one after another on one stream, so a block's kernels are queued before the next block's pass
+        # overwrites the buffer. Under autograd each block gets a fresh buffer instead (saved tensors).
+        self._scratch: Optional[torch.Tensor] = None
+        self._scratch_views: dict[int, tuple[torch.Tensor, list[torch.Tensor]]] = {}
         for block in self.blocks:
             self._handles.append(block.module.register_forward_pre_hook(
                 lambda module, args, block=block: self._swap_block(block)))
@@ -198,6 +204,7 @@ class JustInTime:
         return [] if self.pending is None else [i for i in indices if not self.pending.settled[i]]
 
     def remove(self) -> None:
+        self._scratch, self._scratch_views = None, {}
         for handle in self._handles + [h for handles in self._fallback.values() for h in handles]:
             handle.remove()
         self._handles.clear()
@@ -212,6 +219,30 @@ class JustInTime:
         kernels.axpy_directions_(scratch, source, 1.0, [(seed, alpha)], offset)
         return scratch
 
+    def _block_scratch(self, block: Block) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Where ``block``'s perturbed weights go, and each member's view of it."""
+        params = self.params
+        assert params.flat is not None
+        if torch.is_grad_enabled():  # autograd may keep these weights for a backward: a buffer of their own
+            scratch = torch.empty(block.stop - block.start, dtype=params.flat.dtype, device=params.flat.device)
+            return scratch, self._member_views(block, scratch)
+        if id(block) not in self._scratch_views:
+            if self._scratch is None:
+                largest = max(b.stop - b.start for b in self.blocks)
+                self._scratch = torch.empty(largest, dtype=params.flat.dtype, device=params.flat.device)
+            span = self._scratch[:block.stop - block.start]
+            self._scratch_views[id(block)] = span, self._member_views(block, span)
+        return self._scratch_views[id(block)]
+
+    def _member_views(self, block: Block, scratch: torch.Tensor) -> list[torch.Tensor]:
+        params = self.params
+        views = []
+        for _, _, index in block.members:
+            begin = params.offsets[index] - block.start
+            tensor = params.tensors[index]
+            views.append(scratch[begin:begin + tensor.numel()].view_as(tensor))
+        return views
+
     def _swap_block(self, block: Block) -> None:
         if self.probe is None:
             self.settle()  # a forward outside a probe sees the updated weights
@@ -220,18 +251,17 @@ class JustInTime:
         params = self.params
         assert params.flat is not None
         indices = block.indices
+        scratch, views = self._block_scratch(block)
         unsettled = self._unsettled(indices)
         if unsettled and len(unsettled) == len(indices):  # update and perturb in one pass
-            scratch = torch.empty(block.stop - block.start, dtype=params.flat.dtype, device=params.flat.device)
             self._apply(indices[0], indices[-1] + 1, probe=(scratch, *self.probe))
         else:
             for index in unsettled:
                 self._apply(index, index + 1)
-            scratch = self._perturbed_copy(params.flat[block.start:block.stop], block.start)
-        for module, name, index in block.members:
-            begin = params.offsets[index] - block.start
-            tensor = params.tensors[index]
-            module._parameters[name] = scratch[begin:begin + tensor.numel()].view_as(tensor)
+            seed, alpha = self.probe
+            kernels.axpy_directions_(scratch, params.flat[block.start:block.stop], 1.0, [(seed, alpha)], block.start)
+        for (module, name, _), view in zip(block.members, views):
+            module._parameters[name] = view
         self._swapped_blocks[id(block)] = block
 
     def _restore(self, block: Block) -> None:

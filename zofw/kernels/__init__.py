@@ -1,7 +1,7 @@
 """Counter-based Gaussian directions and the fused multi-term update that consumes them.
 
-Element i of the direction drawn from a 64-bit ``seed`` is a pure function of (seed, i): lane ``i % 4``
-of Triton's Philox4x32-10 ``randn4x(seed, i // 4)``. So how the parameters are split into tensors, fused
+Element i of the direction drawn from a 64-bit ``seed`` is a pure function of (seed, i): lane ``i % 8``
+of the eight normals that one Philox4x32-7 evaluation at counter ``i // 8`` gives (``philox.randn8x``). So how the parameters are split into tensors, fused
 into flat buffers or sharded never changes the direction, as long as every buffer is given its global
 element offset. ``axpy_directions_`` applies dst ← shrink·src + Σ coef_j·u(seed_j) in one pass (one
 Triton launch on CUDA, chunked plain PyTorch elsewhere), rounding once, to nearest or stochastically

@@ -1,19 +1,20 @@
 """Triton kernels for CUDA tensors: the fused direction axpy and the direction's squared norm.
 
-One launch covers a whole 1-D buffer. A program owns BLOCK consecutive elements = BLOCK/4 Philox counters:
-one Philox4x32-7 call per counter gives the 4 uniforms, Box-Muller the 4 normals of 4 consecutive
-elements, interleaved back into element order with join/reshape so that loads and stores stay
-contiguous. Programs start at multiples of 8 global elements (the rounding stream serves 8 elements per
-counter); HEAD = offset % 8 (a constexpr, so the common HEAD = 0 keeps the loads provably aligned)
-shifts elements against lanes. Arithmetic is float32 with fp-fusion off. Under the interpreter the
-results match ``zofw.kernels.philox`` up to numpy's log/cos/sin; compiled for a GPU, the Box-Muller
-transform uses the approximate PTX lg2/sin/cos (``FAST``), within 1e-3 of the reference (and nearly
-always 1e-5; tests/kernels measures both).
+One launch covers a whole 1-D buffer. A program owns BLOCK consecutive elements = BLOCK/8 Philox
+counters: one Philox4x32-7 call per counter gives eight 16-bit uniform pairs, Box-Muller the 8 normals of
+8 consecutive elements, interleaved back into element order with join/reshape so that loads and stores
+stay contiguous; the stochastic-rounding stream also serves 8 elements per counter. Programs start at
+multiples of 8 global elements; HEAD = offset % 8 (a constexpr, so the common HEAD = 0 keeps the loads
+provably aligned) shifts elements against lanes. Arithmetic is float32 with fp-fusion off. Under the
+interpreter the results match ``zofw.kernels.philox`` up to numpy's log/cos/sin; compiled for a GPU, the
+Box-Muller transform uses the approximate PTX lg2/sin/cos (``FAST``), within 1e-3 of the reference (and
+nearly always 1e-5; tests/kernels measures both).
 
-Measured on an H100 over 2.65e9 float16 elements (scripts/bench_kernel.py): a copy takes 3.5 ms; the
-axpy with 1 / 2 / 3 directions 3.6 / 5.9 / 8.5 ms, with stochastic rounding 5.1 / 7.8 / 10.7 ms. With
-``probe`` the kernel also writes the next probe's perturbed weights from the values it just stored (the
-deferred update of ``zofw.just_in_time``).
+Measured on an H100 over 2.65e9 float16 weights drawn N(0, 0.02²) (exp. in docs/benchmarks.md): a copy
+takes 3.5 ms; the pass a training step fuses (update along one direction with stochastic rounding, then
+the next probe's weights along another) 5.6 ms against its 5.3 ms memory floor (three bytes moved per two
+of a copy). With ``probe`` the kernel also writes the next probe's perturbed weights from the values it
+just stored (the deferred update of ``zofw.just_in_time``).
 
 This module imports without Triton (``AVAILABLE`` is then False); its kernels are only called on CUDA
 tensors, or on CPU tensors under ``TRITON_INTERPRET=1`` (the tests).
@@ -34,10 +35,9 @@ except ImportError:  # the CPU install has no Triton: the reference path is used
     triton = None
 
 AVAILABLE = triton is not None
-# (elements per program, warps) by number of terms, measured on an H100 (fp16, 2.65e9 elements). The kernel
-# is compute-bound (Philox plus the accurate log/sin/cos of tl.randn4x): more terms want fewer elements per
-# thread; the layout of loads barely matters.
-LAUNCH = {0: (4096, 8), 1: (2048, 4), 2: (1024, 4), 3: (1024, 4), 4: (1024, 4)}
+# (elements per program, warps) by number of directions drawn (terms, plus the probe's), measured on an H100
+# (fp16, 2.65e9 elements): the fused update + probe pass ran at 5.6 ms with (2048, 4), 5.8 with (1024, 4).
+LAUNCH = {0: (4096, 8), 1: (2048, 4), 2: (2048, 4), 3: (1024, 4), 4: (1024, 4)}
 _MODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}  # which rounding, with rounding_seed
 
 
@@ -49,26 +49,28 @@ def _signed64(seed: int) -> int:
 if AVAILABLE:
     # globals a compiled kernel reads must be constexpr objects (the interpreter does not check this)
     DIRECTION_ROUNDS = tl.constexpr(philox.DIRECTION_ROUNDS)
-    ROUNDING_ROUNDS = tl.constexpr(philox.ROUNDING_ROUNDS)
 
     @triton.jit
-    def _in_element_order(a, b, c, d, QUADS: tl.constexpr):
-        """[QUADS] lanes 0..3 → [4·QUADS] as a0 b0 c0 d0 a1 b1 ….
+    def _in_element_order(n0, n1, n2, n3, n4, n5, n6, n7, OCTS: tl.constexpr):
+        """[OCTS] lanes 0..7 → [8·OCTS] as n0[0] n1[0] … n7[0] n0[1] ….
 
-        join stacks along a new minor dimension: join(join(a, c), join(b, d))[q, j, i] is (a, b, c, d)[2j + i].
-        """
-        return tl.reshape(tl.join(tl.join(a, c), tl.join(b, d)), [4 * QUADS])
+        join stacks along a new minor dimension, so after three joins index (q, j, i, k) holds lane
+        4j + 2i + k, which a row-major reshape puts at 8q + 4j + 2i + k."""
+        evens = tl.join(tl.join(n0, n4), tl.join(n2, n6))
+        odds = tl.join(tl.join(n1, n5), tl.join(n3, n7))
+        return tl.reshape(tl.join(evens, odds), [8 * OCTS])
 
     @triton.jit
     def _approx(x, ASM: tl.constexpr):
         return tl.inline_asm_elementwise(ASM, "=f,f", [x], dtype=tl.float32, is_pure=True, pack=1)
 
     @triton.jit
-    def _box_muller(u1, u2, FAST: tl.constexpr):
-        """``tl.randn4x``'s pair_uniform_to_normal; FAST: the same formula with the GPU's approximate
-        lg2/sin/cos (PTX ``*.approx.f32``, max abs error about 2^-20 in sin/cos), which makes the pass
-        memory-bound instead of compute-bound. Interpreted runs (no PTX) take the accurate path."""
-        u1 = tl.maximum(1.0e-7, u1)
+    def _box_muller(word, FAST: tl.constexpr):
+        """The pair of normals from one uint32 word (see ``philox``); FAST: the same formula with the GPU's
+        approximate lg2/sin/cos (PTX ``*.approx.f32``, max abs error about 2^-20 in sin/cos), which keeps
+        the pass memory-bound. Interpreted runs (no PTX) take the accurate path."""
+        u1 = (word & 0xFFFF).to(tl.float32) * 1.52587890625e-05 + 7.62939453125e-06  # (bits + 1/2)·2^-16
+        u2 = (word >> 16).to(tl.float32) * 1.52587890625e-05 + 7.62939453125e-06
         th = 6.283185307179586 * u2
         if FAST:
             r = tl.sqrt(-1.3862943611198906 * _approx(u1, "lg2.approx.f32 $0, $1;"))  # −2·ln u = −2·ln 2·lg2 u
@@ -77,26 +79,28 @@ if AVAILABLE:
         return r * tl.cos(th), r * tl.sin(th)
 
     @triton.jit
-    def _direction(seed, counters, QUADS: tl.constexpr, FAST: tl.constexpr):
-        u0, u1, u2, u3 = tl.rand4x(seed, counters, DIRECTION_ROUNDS)
-        n0, n1 = _box_muller(u0, u1, FAST)
-        n2, n3 = _box_muller(u2, u3, FAST)
-        return _in_element_order(n0, n1, n2, n3, QUADS)
-
-    @triton.jit
-    def _rounding_bits(seed, first, BLOCK: tl.constexpr):
-        """16 bits for each of BLOCK elements from Philox-7 at counters first.. (see ``philox``): element
-        8c + 4h + w is half h of word w; join puts its new axis last, so (h, w) comes out h-major."""
-        counters = first + tl.arange(0, BLOCK // 8)
+    def _philox7(seed, counters, WORD2: tl.constexpr):
         lo = counters.to(tl.uint32)
         hi = (counters >> 32).to(tl.uint32)
         zero = lo * 0
-        w0, w1, w2, w3 = tl.philox(seed, lo, hi, zero + 1, zero, ROUNDING_ROUNDS)  # c2 = 1: disjoint from directions
-        p0 = tl.join(w0 & 0xFFFF, w0 >> 16)
-        p1 = tl.join(w1 & 0xFFFF, w1 >> 16)
-        p2 = tl.join(w2 & 0xFFFF, w2 >> 16)
-        p3 = tl.join(w3 & 0xFFFF, w3 >> 16)
-        return tl.reshape(tl.join(tl.join(p0, p2), tl.join(p1, p3)), [BLOCK])
+        return tl.philox(seed, lo, hi, zero + WORD2, zero, DIRECTION_ROUNDS)
+
+    @triton.jit
+    def _direction(seed, counters, OCTS: tl.constexpr, FAST: tl.constexpr):
+        w0, w1, w2, w3 = _philox7(seed, counters, 0)
+        n0, n1 = _box_muller(w0, FAST)
+        n2, n3 = _box_muller(w1, FAST)
+        n4, n5 = _box_muller(w2, FAST)
+        n6, n7 = _box_muller(w3, FAST)
+        return _in_element_order(n0, n1, n2, n3, n4, n5, n6, n7, OCTS)
+
+    @triton.jit
+    def _rounding_bits(seed, counters, OCTS: tl.constexpr):
+        """16 bits for each of 8·OCTS elements from Philox-7 at (counter, 1) (see ``philox``): element
+        8c + 4h + w is half h of word w."""
+        w0, w1, w2, w3 = _philox7(seed, counters, 1)  # c2 = 1: disjoint from directions
+        return _in_element_order(w0 & 0xFFFF, w1 & 0xFFFF, w2 & 0xFFFF, w3 & 0xFFFF,
+                                 w0 >> 16, w1 >> 16, w2 >> 16, w3 >> 16, OCTS)
 
     @triton.jit
     def _round_stochastic(x, r, MODE: tl.constexpr):
@@ -137,13 +141,13 @@ if AVAILABLE:
                      probe_ptr, probe_seed: tl.int64, probe_coef: tl.float32,
                      N_TERMS: tl.constexpr, HEAD: tl.constexpr, MODE: tl.constexpr, BLOCK: tl.constexpr,
                      FAST: tl.constexpr, COEFS_IN_MEMORY: tl.constexpr, PROBE: tl.constexpr):
-        QUADS: tl.constexpr = BLOCK // 4
+        OCTS: tl.constexpr = BLOCK // 8
         if COEFS_IN_MEMORY:  # computed on the GPU (a released coefficient): read here, never by the host
             coef1 = tl.load(coef_ptr)
             coef2 = tl.load(coef_ptr + 1)
             coef3 = tl.load(coef_ptr + 2)
         pid = tl.program_id(0).to(tl.int64)  # int64: buffers beyond 2^31 elements
-        counters = first_counter + pid * QUADS + tl.arange(0, QUADS)
+        counters = first_counter + pid * OCTS + tl.arange(0, OCTS)  # directions and rounding bits alike
         idx = pid * BLOCK + tl.arange(0, BLOCK) - HEAD
         if HEAD == 0:
             mask = idx < n
@@ -151,29 +155,28 @@ if AVAILABLE:
             mask = (idx >= 0) & (idx < n)
         acc = tl.load(src_ptr + idx, mask=mask, other=0.0).to(tl.float32) * shrink
         if N_TERMS >= 1:
-            acc = acc + coef1 * _direction(seed1, counters, QUADS, FAST)
+            acc = acc + coef1 * _direction(seed1, counters, OCTS, FAST)
         if N_TERMS >= 2:
-            acc = acc + coef2 * _direction(seed2, counters, QUADS, FAST)
+            acc = acc + coef2 * _direction(seed2, counters, OCTS, FAST)
         if N_TERMS >= 3:
-            acc = acc + coef3 * _direction(seed3, counters, QUADS, FAST)
+            acc = acc + coef3 * _direction(seed3, counters, OCTS, FAST)
         if MODE != 0:
-            acc = _round_stochastic(acc, _rounding_bits(rounding_seed, first_counter // 2 + pid * (BLOCK // 8), BLOCK),
-                                    MODE)
+            acc = _round_stochastic(acc, _rounding_bits(rounding_seed, counters, OCTS), MODE)
         elif dst_ptr.dtype.element_ty == tl.bfloat16:
             acc = _round_nearest_bf16(acc)
         stored = acc.to(dst_ptr.dtype.element_ty)  # exact after the rounding
         tl.store(dst_ptr + idx, stored, mask=mask)
         if PROBE:  # the next probe's weights from the values just stored: as a separate pass would form them
-            probe = stored.to(tl.float32) + probe_coef * _direction(probe_seed, counters, QUADS, FAST)
+            probe = stored.to(tl.float32) + probe_coef * _direction(probe_seed, counters, OCTS, FAST)
             if probe_ptr.dtype.element_ty == tl.bfloat16:
                 probe = _round_nearest_bf16(probe)
             tl.store(probe_ptr + idx, probe.to(probe_ptr.dtype.element_ty), mask=mask)
 
     @triton.jit(do_not_specialize=["seed"])
     def _squares_kernel(partial_ptr, n: tl.int64, seed: tl.int64, BLOCK: tl.constexpr, FAST: tl.constexpr):
-        QUADS: tl.constexpr = BLOCK // 4
+        OCTS: tl.constexpr = BLOCK // 8
         pid = tl.program_id(0).to(tl.int64)
-        u = _direction(seed, pid * QUADS + tl.arange(0, QUADS), QUADS, FAST)
+        u = _direction(seed, pid * OCTS + tl.arange(0, OCTS), OCTS, FAST)
         idx = pid * BLOCK + tl.arange(0, BLOCK)
         tl.store(partial_ptr + pid, tl.sum(tl.where(idx < n, u * u, 0.0), axis=0))
 
@@ -183,12 +186,23 @@ def _fast(tensor: torch.Tensor) -> bool:
     return tensor.device.type == "cuda"
 
 
+_last_coefficients: list = [(), None]  # (the coefficient objects, their float32 [3] buffer on the device)
+
+
 def _coefficients_on(device: torch.device, coefficients: list) -> torch.Tensor:
-    """float32 [3] on ``device`` without a host round trip (fill kernels for the Python numbers)."""
+    """float32 [3] on ``device`` without a host round trip (fill kernels for the Python numbers).
+
+    A deferred update hands the same coefficient tensors to every block's pass: the buffer built for them
+    is reused while they are the very same objects (released values are never modified in place)."""
+    cached, buffer = _last_coefficients
+    if buffer is not None and len(cached) == len(coefficients) and all(a is b for a, b in zip(cached, coefficients)):
+        return buffer
     values = [c.reshape(()).to(torch.float32) if isinstance(c, torch.Tensor)
               else torch.full((), float(c), dtype=torch.float32, device=device) for c in coefficients]
     values += [torch.zeros((), dtype=torch.float32, device=device)] * (3 - len(values))
-    return torch.stack(values)
+    buffer = torch.stack(values)
+    _last_coefficients[:] = [tuple(coefficients), buffer]
+    return buffer
 
 
 def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms: Sequence[tuple[int, float | torch.Tensor]],
@@ -206,7 +220,7 @@ def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms:
     padded = [(_signed64(s), 0.0 if in_memory else float(c)) for s, c in terms] + [(0, 0.0)] * (3 - len(terms))
     head = offset % 8  # programs start at multiples of 8 elements: rounding counters cover 8
     grid = (triton.cdiv(head + n, block),)
-    _axpy_kernel[grid](src, dst, n, (offset // 8) * 2, float(shrink),
+    _axpy_kernel[grid](src, dst, n, offset // 8, float(shrink),
                        padded[0][0], padded[0][1], padded[1][0], padded[1][1], padded[2][0], padded[2][1],
                        _signed64(rounding_seed or 0), coef_buffer,
                        probe[0] if probe else dst, _signed64(probe[1]) if probe else 0, float(probe[2]) if probe else 0.0,
