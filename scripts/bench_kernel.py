@@ -44,12 +44,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--offset", type=int, default=0, help="global element offset of the buffer")
     parser.add_argument("--sweep", action="store_true", help="also try other (block, warps) launch shapes")
+    parser.add_argument("--scale", type=float, default=0.02,
+                        help="weights are drawn N(0, scale²), every 1000th zero (a model's weights and biases)")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("bench_kernel.py needs a CUDA device")
 
     numel, dtype = int(args.numel), _DTYPES[args.dtype]
-    src = torch.randn(numel, dtype=dtype, device="cuda")
+    src = torch.randn(numel, dtype=dtype, device="cuda") * args.scale
+    src[::1000] = 0
     dst = torch.empty_like(src)
     moved = 2 * numel * src.element_size()  # bytes read + written
 
@@ -59,6 +62,12 @@ def main() -> None:
                           "device": torch.cuda.get_device_name()}), flush=True)
 
     report("copy", time_ms(lambda: dst.copy_(src), args.warmup, args.repeats))
+    # the pass a training step fuses: update along u_t (stochastic rounding) and the next probe's θ + λu_{t+1}
+    probe = torch.empty_like(src)
+    released = torch.tensor(-1e-4, device="cuda")
+    report("update+probe", time_ms(lambda: axpy_directions_(src, src, 1.0, [(11, released)], args.offset, 5,
+                                                             probe=(probe, 13, 1e-3)), args.warmup, args.repeats),
+           floor_ms=round(1.5 * time_ms(lambda: dst.copy_(src), args.warmup, args.repeats), 4))
     seeds = [0x9E3779B97F4A7C15, 12345, (1 << 64) - 1]
     for n_terms in (1, 2, 3):
         terms = [(s, 1e-3) for s in seeds[:n_terms]]

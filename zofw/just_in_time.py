@@ -4,7 +4,7 @@ Why: the reference code perturbs θ in place (+λ, −2λ, +λ); in float16/bflo
 restore θ, and the drift is as large as a real update. Here θ is only read: when a block of the model
 starts its forward, one kernel launch writes θ_block + αu_block into a scratch buffer and the block's
 modules are pointed at views of it; when the block's forward ends they are pointed back at θ (memory: one
-scratch buffer the size of the largest block on top of inference, shared by all blocks).
+scratch buffer the size of a median block, a transformer layer, on top of inference).
 
 Blocks are the largest modules (a transformer layer, an embedding) whose trainable tensors are one
 contiguous range of the flat buffer and at most 1/16 of all trainable elements (at least the largest
@@ -112,6 +112,8 @@ class JustInTime:
         # run one after another on one stream, so a block's kernels are queued before the next block's pass
         # overwrites the buffer. Under autograd each block gets a fresh buffer instead (saved tensors).
         self._scratch: Optional[torch.Tensor] = None
+        sizes = sorted(block.stop - block.start for block in self.blocks)
+        self._shared_size = sizes[len(sizes) // 2] if sizes else 0  # a median block: a transformer layer
         self._scratch_views: dict[int, tuple[torch.Tensor, list[torch.Tensor]]] = {}
         for block in self.blocks:
             self._handles.append(block.module.register_forward_pre_hook(
@@ -223,13 +225,15 @@ class JustInTime:
         """Where ``block``'s perturbed weights go, and each member's view of it."""
         params = self.params
         assert params.flat is not None
-        if torch.is_grad_enabled():  # autograd may keep these weights for a backward: a buffer of their own
-            scratch = torch.empty(block.stop - block.start, dtype=params.flat.dtype, device=params.flat.device)
+        size = block.stop - block.start
+        # autograd may keep these weights for a backward, and an outsized block (an embedding) would keep
+        # its size reserved through the whole forward: those get a buffer of their own, freed after
+        if torch.is_grad_enabled() or size > self._shared_size:
+            scratch = torch.empty(size, dtype=params.flat.dtype, device=params.flat.device)
             return scratch, self._member_views(block, scratch)
         if id(block) not in self._scratch_views:
             if self._scratch is None:
-                largest = max(b.stop - b.start for b in self.blocks)
-                self._scratch = torch.empty(largest, dtype=params.flat.dtype, device=params.flat.device)
+                self._scratch = torch.empty(self._shared_size, dtype=params.flat.dtype, device=params.flat.device)
             span = self._scratch[:block.stop - block.start]
             self._scratch_views[id(block)] = span, self._member_views(block, span)
         return self._scratch_views[id(block)]
