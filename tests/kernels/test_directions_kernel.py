@@ -463,3 +463,28 @@ def test_more_than_three_directions_take_one_pass_per_three(dtype) -> None:
     assert torch.equal(many, by_hand)
     exact = src.double() * 0.9 + sum(c * kernels.normal(seed, 5, 777).double() for seed, c in terms)
     torch.testing.assert_close(many.double(), exact, rtol=0, atol=1e-5)
+
+
+@needs_cuda
+def test_a_repeated_launch_runs_the_compiled_kernel_directly_with_the_same_bits() -> None:
+    """The second launch on the same buffers skips Triton's binding (triton_axpy._LAUNCHED): new seeds and a
+    new coefficient must still reach the kernel."""
+    from zofw.kernels import triton_axpy
+
+    src = axpy_src(9, torch.float16, 100_003).cuda()
+    results = {}
+    try:
+        for direct in (False, True):
+            triton_axpy._DIRECT = direct
+            triton_axpy._LAUNCHED.clear()
+            dst, probe = src.clone(), torch.empty_like(src)
+            for seeds, coefficient in (((1, 2, 3), -0.5), ((4, 5, 6), 0.25)):
+                kernels.axpy_directions_(dst, dst, 0.999, [(seeds[0], torch.tensor(coefficient, device="cuda"))], 17,
+                                         seeds[1], probe=(probe, seeds[2], 1e-3))
+                kernels.axpy_directions_(probe, dst, 1.0, [(seeds[2], -2e-3)], 17)
+            results[direct] = (dst.clone(), probe.clone())
+            assert bool(triton_axpy._LAUNCHED) == direct
+    finally:
+        triton_axpy._DIRECT = True
+    for slow, fast in zip(results[False], results[True]):
+        assert torch.equal(slow.view(torch.int16), fast.view(torch.int16))

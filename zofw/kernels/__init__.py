@@ -28,7 +28,7 @@ def elements_passed() -> int:
 
 def _triton_for(device: torch.device | str):
     """The Triton backend module for CUDA devices when Triton is installed, else None."""
-    if torch.device(device).type != "cuda":
+    if (device if isinstance(device, torch.device) else torch.device(device)).type != "cuda":
         return None
     from zofw.kernels import triton_axpy  # imported lazily: CPU-only installs have no Triton
 
