@@ -6,6 +6,7 @@ zofw's code must cause none: batching, probe, release (clip, noise, ledger), upd
 Face forward of OPT and RoBERTa: given a 2-D mask it synchronises while building the 4-D one
 (``padding_mask.all()``, packed-sequence detection), so the adapters pass a mask prepared on the device
 (``zofw_hf.masks``). Calls inside transformers are counted apart, so a failure says whose they are.
+Capturing a CUDA graph synchronises once per new key (``zofw.cuda_graphs``); the steady state replays.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def synchronising_calls() -> Iterator[tuple[list[str], list[int]]]:
 
     def record(message, category, filename, lineno, file=None, line=None) -> None:
         frames = traceback.extract_stack()[:-1]
+        if any(frame.name == "_capture" and "cuda_graphs" in frame.filename for frame in frames):
+            return  # capturing a CUDA graph synchronises once per new shape, by design; replays never do
         if any("/transformers/" in frame.filename for frame in frames):
             inside_model[0] += 1
             return
@@ -93,10 +96,13 @@ def test_a_private_step_never_synchronises(kind, tiny_opt, tiny_roberta, shared_
             estimator.update(params, seed, released.coefficients, UpdateContext(t, 1e-3, 0.0))
 
     with params.deferred_updates():
-        step(1)  # warm-up: pinned staging buffers, Triton compilation, cuDNN plans
+        for t in (1, 2, 3):  # warm-up: pinned staging buffers, Triton compilation, cuDNN plans, graph capture
+            step(t)
+        replays = adapter._graphs.replays
         with synchronising_calls() as (sites, inside_model):
-            step(2)
-            step(3)
+            step(4)
+            step(5)
+        assert adapter._graphs.replays > replays  # the steady state replays captured graphs
     distinct = sorted(set(sites))
     assert not sites, f"{len(sites)} synchronising calls in two steps, from:\n" + "\n".join(distinct)
     assert adapter._prepared_mask

@@ -66,13 +66,17 @@ class Timer:
         return statistics.median(times)
 
     def peak_gib(self, work: Callable[[], Any]) -> Optional[float]:
+        """The most device memory ``work`` held: reserved by the caching allocator, after returning what was
+        cached and unused. Reserved, not allocated: a CUDA graph's replay allocates nothing, its activations
+        live in the graph's pool, which only the reserved count sees."""
         if not self.cuda:
             return None
         self.sync()
+        torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
         work()
         self.sync()
-        return round(torch.cuda.max_memory_allocated() / 2**30, 3)
+        return round(max(torch.cuda.max_memory_reserved(), torch.cuda.max_memory_allocated()) / 2**30, 3)
 
 
 def bench(recipe: Recipe, parts: Components, batch: int, length: int, repeats: int, warmup: int,
@@ -161,6 +165,8 @@ def bench(recipe: Recipe, parts: Components, batch: int, length: int, repeats: i
     if "gpu_busy_ms" in record:
         record["gpu_idle_ms"] = record["step_ms"] - record["gpu_busy_ms"]
     record["speedup_vs_ref"] = record["ref_step_ms"] / record["step_ms"]
+    graphs = getattr(model, "_graphs", None)
+    record["cuda_graphs"] = None if graphs is None else {"captures": graphs.captures, "replays": graphs.replays}
     record["device"] = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     record["dtype"] = str(params.tensors[0].dtype).removeprefix("torch.")
     record["trainable_parameters"] = params.numel()

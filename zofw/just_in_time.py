@@ -112,6 +112,9 @@ class JustInTime:
         # run one after another on one stream, so a block's kernels are queued before the next block's pass
         # overwrites the buffer. Under autograd each block gets a fresh buffer instead (saved tensors).
         self._scratch: Optional[torch.Tensor] = None
+        # while a CUDA graph captures a forward: the device buffers its launches read their values from
+        self._graph_scalars: Optional[dict[str, tuple[torch.Tensor, torch.Tensor]]] = None
+        self._graph_buffers: Optional[dict[str, tuple[torch.Tensor, torch.Tensor]]] = None
         sizes = sorted(block.stop - block.start for block in self.blocks)
         self._shared_size = sizes[len(sizes) // 2] if sizes else 0  # a median block: a transformer layer
         self._scratch_views: dict[int, tuple[torch.Tensor, list[torch.Tensor]]] = {}
@@ -198,12 +201,82 @@ class JustInTime:
         begin = params.offsets[first]
         end = params.offsets[stop - 1] + params.tensors[stop - 1].numel()
         span = params.flat[begin:end]
-        kernels.axpy_directions_(span, span, pending.shrink, pending.terms, begin, pending.rounding_seed, probe=probe)
+        kernels.axpy_directions_(span, span, pending.shrink, pending.terms, begin, pending.rounding_seed, probe=probe,
+                                 scalars=self._graph_scalars and self._graph_scalars["pending"])
         for index in range(first, stop):
             pending.settled[index] = True
 
     def _unsettled(self, indices: Sequence[int]) -> list[int]:
         return [] if self.pending is None else [i for i in indices if not self.pending.settled[i]]
+
+    # --- CUDA graphs (zofw.cuda_graphs) -------------------------------------------------------------
+
+    def graph_variant(self) -> Optional[tuple]:
+        """What a forward does to the weights right now, as part of a captured graph's key; None when it
+        must run eagerly (an update with more than 3 directions, which takes several passes)."""
+        pending = self.pending
+        if pending is None:
+            return ("probe",) if self.probe is not None else ("plain",)
+        live = [c for _, c in pending.terms if isinstance(c, torch.Tensor) or c != 0]
+        if len(live) > 3:
+            return None
+        if self.probe is None:
+            return None  # a plain forward settles the pending update first: not worth a graph
+        return ("pending", len(live), pending.rounding_seed is not None, tuple(pending.settled))
+
+    @contextmanager
+    def capturing(self) -> Iterator[dict]:
+        """Launches inside read their per-step values from device buffers (filled by :meth:`load_graph_values`
+        before each replay); yields a record of what the forward settled, for :meth:`replayed`."""
+        params = self.params
+        assert params.flat is not None
+        if self._graph_buffers is None:
+            device = params.flat.device
+            self._graph_buffers = {kind: (torch.zeros(5, dtype=torch.int64, device=device),
+                                          torch.zeros(5, dtype=torch.float32, device=device))
+                                   for kind in ("probe", "pending")}
+        record: dict = {}
+        self._graph_scalars = self._graph_buffers
+        try:
+            yield record
+        finally:
+            self._graph_scalars = None
+            record["settled"] = list(self.pending.settled) if self.pending is not None else None
+
+    def load_graph_values(self) -> None:
+        """Write this forward's seeds, coefficients and step sizes where a captured graph reads them."""
+        if self.probe is None or self._graph_buffers is None:
+            return
+        from zofw.kernels.triton_axpy import _signed64
+
+        seed, alpha = self.probe
+        seeds, values = [_signed64(seed), 0, 0, 0, 0], [float(alpha), 0.0, 0.0, 1.0, 0.0]
+        self._copy_values(self._graph_buffers["probe"], seeds, values, [])
+        pending = self.pending
+        if pending is not None:
+            live = [(s, c) for s, c in pending.terms if isinstance(c, torch.Tensor) or c != 0]
+            seeds = [_signed64(s) for s, _ in live] + [0] * (3 - len(live))
+            seeds += [_signed64(pending.rounding_seed or 0), _signed64(seed)]
+            values = [0.0 if isinstance(c, torch.Tensor) else float(c) for _, c in live] + [0.0] * (3 - len(live))
+            values += [float(pending.shrink), float(alpha)]
+            tensors = [(j, c) for j, (_, c) in enumerate(live) if isinstance(c, torch.Tensor)]
+            self._copy_values(self._graph_buffers["pending"], seeds, values, tensors)
+
+    @staticmethod
+    def _copy_values(buffers: tuple[torch.Tensor, torch.Tensor], seeds: list[int], values: list[float],
+                     tensors: list[tuple[int, torch.Tensor]]) -> None:
+        from zofw.batching import on_device
+
+        device_seeds, device_values = buffers
+        device_seeds.copy_(on_device(torch.tensor(seeds, dtype=torch.int64), device_seeds.device))
+        device_values.copy_(on_device(torch.tensor(values, dtype=torch.float32), device_values.device))
+        for index, coefficient in tensors:  # released on the GPU: copied there, never read back
+            device_values[index].copy_(coefficient.reshape(()))
+
+    def replayed(self, record: dict) -> None:
+        """After a replay: the bookkeeping the captured forward's hooks did at capture time."""
+        if record.get("settled") is not None and self.pending is not None:
+            self.pending.settled = list(record["settled"])
 
     def remove(self) -> None:
         self._scratch, self._scratch_views = None, {}
@@ -218,7 +291,8 @@ class JustInTime:
         assert self.probe is not None
         seed, alpha = self.probe
         scratch = torch.empty_like(source)
-        kernels.axpy_directions_(scratch, source, 1.0, [(seed, alpha)], offset)
+        kernels.axpy_directions_(scratch, source, 1.0, [(seed, alpha)], offset,
+                                 scalars=self._graph_scalars and self._graph_scalars["probe"])
         return scratch
 
     def _block_scratch(self, block: Block) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -263,7 +337,8 @@ class JustInTime:
             for index in unsettled:
                 self._apply(index, index + 1)
             seed, alpha = self.probe
-            kernels.axpy_directions_(scratch, params.flat[block.start:block.stop], 1.0, [(seed, alpha)], block.start)
+            kernels.axpy_directions_(scratch, params.flat[block.start:block.stop], 1.0, [(seed, alpha)], block.start,
+                                     scalars=self._graph_scalars and self._graph_scalars["probe"])
         for (module, name, _), view in zip(block.members, views):
             module._parameters[name] = view
         self._swapped_blocks[id(block)] = block

@@ -65,6 +65,7 @@ class CausalLM(HFAdapter):
         # a mask built on the device, never inspected by transformers (see zofw_hf.masks); positions are
         # then passed too, since they can no longer be derived from the mask
         self._prepared_mask = self._positions and self._prefix is None and masks.takes_prepared(self.model, True)
+        self._start_graphs(self._prepared_mask)
         self._special = set(self.tokenizer.all_special_ids)
         # Stop at a newline (MeZO): "\n" may also come merged as "\n\n"; the text is cut at "\n" anyway.
         # A tokenizer may drop whitespace altogether (word-level vocabularies): then EOS alone stops.
@@ -132,6 +133,12 @@ class CausalLM(HFAdapter):
         ids, mask = pad(rows, self.pad_id, "left", self.device, shape[:2] if shape else None)  # targets end rows
         # logits only where they predict a target: the vocab projection is the hog
         keep = shape[2] if shape else max(lengths) + 1
+        counts = on_device(torch.tensor(list(lengths) + [1] * (len(ids) - len(lengths))), self.device)
+        return self.graphed("mean_nll", lambda **inputs: self._nll(keep=keep, **inputs), (keep,),
+                            ids=ids, mask=mask, counts=counts)
+
+    def _nll(self, ids: torch.Tensor, mask: torch.Tensor, counts: torch.Tensor, keep: int) -> torch.Tensor:
+        """The device part of :meth:`_mean_nll` (what a CUDA graph captures)."""
         extra = {self._keep_arg: keep} if self._keep_arg else {}
         # use_cache=False: a loss needs no key/value cache, and building one costs 10% of an OPT forward
         if self._positions:
@@ -140,8 +147,7 @@ class CausalLM(HFAdapter):
         logits = self.tuned(input_ids=ids, attention_mask=attention, use_cache=False, **extra).logits
         logits = logits[:, -keep:-1].float()  # position p predicts token p + 1
         nll = F.cross_entropy(logits.transpose(1, 2), ids[:, 1 - keep:], reduction="none")  # (b, keep - 1)
-        counts = on_device(torch.tensor(list(lengths) + [1] * (len(ids) - len(lengths))), self.device)
-        inside = torch.arange(keep - 1, device=self.device) >= (keep - 1 - counts)[:, None]
+        inside = torch.arange(keep - 1, device=ids.device) >= (keep - 1 - counts)[:, None]
         return (nll * inside).sum(1) / counts
 
     def sizes(self, item: CausalItem) -> tuple[int, int]:

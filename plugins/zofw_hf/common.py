@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Optional, Sequence
 
 import torch
 from pydantic import Field
@@ -49,6 +49,9 @@ class HFOptions(Options):
     # random weights (speed and memory runs), built from path's config.json, or from the published numbers
     # when path names a published configuration: opt-125m … opt-66b, roberta-base, roberta-large (zofw_hf.published)
     random_init: bool = False
+    # capture the loss forwards as CUDA graphs (zofw.cuda_graphs) on CUDA, for architectures whose forward
+    # never reads back from the GPU (zofw_hf.masks lists them): the host stops being the bottleneck
+    cuda_graphs: bool = True
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -127,6 +130,8 @@ class HFAdapter(ModelAdapter):
         self._model: Optional[PreTrainedModel] = None
         self._tokenizer: Optional[PreTrainedTokenizerBase] = None
         self._prefix: Optional[Any] = None  # peft's wrapper holding the trained prefix (trainable = "prefix")
+        self._trainable: Optional[TrainableParams] = None
+        self._graphs: Optional[Any] = None  # zofw.cuda_graphs.GraphedForwards, on CUDA
         self.kind: TaskKind = self.kinds[0]
         self.device = resolve_device(options.device)
         self.pad_id = 0
@@ -299,7 +304,23 @@ class HFAdapter(ModelAdapter):
         params = TrainableParams.select(self.model, pattern)
         if not params.names:
             raise BadInput(f"model.trainable: '{self.options.trainable}' selects no parameters")
+        self._trainable = params  # whose just-in-time hooks a captured forward must replay
         return params
+
+    def graphed(self, site: str, forward: Callable[..., torch.Tensor], static: tuple,
+                **inputs: torch.Tensor) -> torch.Tensor:
+        """``forward(**inputs)``, through a captured CUDA graph where the adapter uses them."""
+        if self._graphs is None:
+            return forward(**inputs)
+        return self._graphs(site, forward, static, **inputs)
+
+    def _start_graphs(self, prepared_mask: bool) -> None:
+        """Graphs on CUDA for the sync-free architectures (called by the subclasses' ``loaded``)."""
+        from zofw.cuda_graphs import GraphedForwards
+
+        self._graphs = None
+        if self.options.cuda_graphs and prepared_mask and self.device.type == "cuda" and self._prefix is None:
+            self._graphs = GraphedForwards(self.model, lambda: getattr(self._trainable, "_just_in_time", None))
 
     # --- tokenization helpers -----------------------------------------------------------------
 

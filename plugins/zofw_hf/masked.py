@@ -66,6 +66,7 @@ class MaskedLM(HFAdapter):
                                "of masked_lm needs one (RoBERTa, BERT, ALBERT, DeBERTa)")
         self._special = set(self.tokenizer.all_special_ids)
         self._prepared_mask = self._prefix is None and masks.takes_prepared(self.model, False)  # zofw_hf.masks
+        self._start_graphs(self._prepared_mask)
 
     # --- encoding ---------------------------------------------------------------------------------
 
@@ -106,9 +107,17 @@ class MaskedLM(HFAdapter):
 
     def _mask_logits(self, batch: Sequence[MaskedItem], shape: Optional[tuple[int, int]] = None) -> torch.Tensor:
         """Float32 vocabulary logits (R, V) at each row's mask position (``shape``: see ``pad``)."""
+        return self._logits_at(*self._device_inputs(batch, shape))
+
+    def _device_inputs(self, batch: Sequence[MaskedItem],
+                       shape: Optional[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Token ids, padding mask and mask positions of ``batch``, on the device."""
         ids, mask = pad([item.ids for item in batch], self.pad_id, "right", self.device, shape)
         at = on_device(torch.tensor([item.mask_at for item in batch] + [0] * (len(ids) - len(batch))), self.device)
-        rows = torch.arange(len(ids), device=self.device)
+        return ids, mask, at
+
+    def _logits_at(self, ids: torch.Tensor, mask: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+        rows = torch.arange(len(ids), device=ids.device)
         inputs = self.prefix_inputs(mask)
         if self._prepared_mask:
             inputs["attention_mask"] = masks.attention_mask(self.model, mask, causal=False)
@@ -125,6 +134,12 @@ class MaskedLM(HFAdapter):
             raise RunFailed(f"{type(self.model).__name__}: logits of shape {tuple(logits.shape)} after its output "
                             "projection; masked_lm cannot score its mask positions")
         return logits.float()
+
+    def _choice_losses(self, ids: torch.Tensor, mask: torch.Tensor, at: torch.Tensor, columns: torch.Tensor,
+                       labels: torch.Tensor) -> torch.Tensor:
+        """−log softmax(choice logits)[label] for rows with equally many choices (what a CUDA graph captures)."""
+        vocab = self._logits_at(ids, mask, at)[:len(columns)]
+        return -F.log_softmax(vocab.gather(1, columns), dim=1).gather(1, labels).squeeze(1)
 
     def _choice_logits(self, batch: Sequence[MaskedItem],
                        shape: Optional[tuple[int, int]] = None) -> list[torch.Tensor]:
@@ -144,10 +159,11 @@ class MaskedLM(HFAdapter):
         with torch.inference_mode(not torch.is_grad_enabled()):  # a first-order estimator asks for autograd
             # cross-entropy over the choices only (LM-BFF): −log softmax(choice logits)[label]
             if len({len(item.choices) for item in batch}) == 1:  # the usual case: one (b, K) tensor, four kernels
-                vocab = self._mask_logits(batch, (shape[0], shape[1]))[:len(batch)]
+                ids, mask, at = self._device_inputs(batch, (shape[0], shape[1]))
                 columns = on_device(torch.tensor([list(item.choices) for item in batch]), self.device)
                 labels = on_device(torch.tensor([[item.label] for item in batch]), self.device)
-                return -F.log_softmax(vocab.gather(1, columns), dim=1).gather(1, labels).squeeze(1)
+                return self.graphed("choice_losses", self._choice_losses, (), ids=ids, mask=mask, at=at,
+                                    columns=columns, labels=labels)
             scores = self._choice_logits(batch, (shape[0], shape[1]))
             return torch.stack([-F.log_softmax(s, dim=0)[item.label] for s, item in zip(scores, batch)])
 

@@ -150,6 +150,15 @@ def _interpret(out_path: str) -> None:
     triton_axpy.axpy_directions_(in_memory, src, 0.5, [(s, torch.tensor(c, dtype=torch.float64)) for s, c in TERMS],
                                  10, 3, block=256)
     results["coefficients_in_memory"] = (whole, in_memory)
+    # Every per-step value from device memory (a CUDA graph's replay), the arguments' values ignored.
+    fused, fused_probe = src.clone(), torch.empty_like(src)
+    triton_axpy.axpy_directions_(fused, fused, 0.5, TERMS[:2], 10, 3, block=256, probe=(fused_probe, 2**64 - 5, 1e-3))
+    scalars = (torch.tensor([triton_axpy._signed64(s) for s in (TERMS[0][0], TERMS[1][0], 0, 3, 2**64 - 5)]),
+               torch.tensor([TERMS[0][1], TERMS[1][1], 0.0, 0.5, 1e-3], dtype=torch.float32))
+    replayed, replayed_probe = src.clone(), torch.empty_like(src)
+    triton_axpy.axpy_directions_(replayed, replayed, 9.0, [(1, 7.0), (2, 8.0)], 10, 99, block=256,
+                                 probe=(replayed_probe, 4, 5.0), scalars=scalars)
+    results["scalars_in_memory"] = (fused, fused_probe, replayed, replayed_probe)
     for dtype_name, dtype in DTYPES.items():
         results[f"fused_probe_{dtype_name}"] = fused_and_separate(triton_axpy.axpy_directions_, dtype, block=256)
     small = small_values()
@@ -221,6 +230,13 @@ def test_triton_update_fused_with_the_next_probe_equals_two_passes(interpreted, 
 def test_coefficients_in_device_memory_give_the_same_bits(interpreted) -> None:
     from_arguments, from_memory = interpreted["coefficients_in_memory"]
     assert torch.equal(from_arguments.view(torch.int16), from_memory.view(torch.int16))
+
+
+@needs_triton
+def test_scalars_in_device_memory_give_the_same_bits(interpreted) -> None:
+    fused, fused_probe, replayed, replayed_probe = interpreted["scalars_in_memory"]
+    assert torch.equal(fused.view(torch.int16), replayed.view(torch.int16))
+    assert torch.equal(fused_probe.view(torch.int16), replayed_probe.view(torch.int16))
 
 
 def test_a_tensor_coefficient_must_live_on_the_destination_device() -> None:

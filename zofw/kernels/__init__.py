@@ -46,7 +46,8 @@ def normal(seed: int, offset: int, numel: int, device: torch.device | str = "cpu
 
 def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float,
                      terms: Sequence[tuple[int, philox.Coefficient]], offset: int = 0,
-                     rounding_seed: int | None = None, probe: philox.Probe | None = None) -> None:
+                     rounding_seed: int | None = None, probe: philox.Probe | None = None,
+                     scalars: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
     """dst ← shrink·src + Σ_j coef_j · u(seed_j)[offset : offset+n], in float32, rounded once to dst.dtype.
 
     ``dst`` may be ``src`` (in place; no other overlap). Both 1-D, contiguous, same numel, device and dtype
@@ -61,9 +62,18 @@ def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float,
     ``probe = (out, seed, alpha)`` also writes out ← dst + alpha·u(seed) from the values just stored, in
     the same pass: a deferred update and the next probe's perturbed weights cost one read of θ, and the
     result is bitwise what the two passes would give.
+
+    ``scalars``: CUDA only, at most 3 terms: the per-step values are read from device memory instead (see
+    ``triton_axpy.axpy_directions_``), so that a CUDA graph can replay the launch.
     """
     live = philox.check_axpy(dst, src, terms, offset, rounding_seed, probe)
     backend = _triton_for(dst.device) if dst.dtype != torch.float64 else None
+    if scalars is not None:
+        if backend is None or len(live) > philox.MAX_TERMS:
+            raise ValueError("scalars from memory need the CUDA kernel and at most 3 terms")
+        _passed[0] += src.numel()
+        backend.axpy_directions_(dst, src, shrink, live, offset, rounding_seed, probe=probe, scalars=scalars)
+        return
     # one pass takes at most MAX_TERMS directions: more (K-direction updates) take ⌈n/3⌉ passes, each
     # rounded once, with rounding streams of their own; the probe rides on the last
     chunks = [live[i:i + philox.MAX_TERMS] for i in range(0, len(live), philox.MAX_TERMS)] or [[]]

@@ -138,15 +138,24 @@ if AVAILABLE:
     @triton.jit(do_not_specialize=["seed1", "seed2", "seed3", "rounding_seed", "probe_seed"])
     def _axpy_kernel(src_ptr, dst_ptr, n: tl.int64, first_counter: tl.int64, shrink: tl.float32,
                      seed1: tl.int64, coef1: tl.float32, seed2: tl.int64, coef2: tl.float32,
-                     seed3: tl.int64, coef3: tl.float32, rounding_seed: tl.int64, coef_ptr,
+                     seed3: tl.int64, coef3: tl.float32, rounding_seed: tl.int64, coef_ptr, seeds_ptr,
                      probe_ptr, probe_seed: tl.int64, probe_coef: tl.float32,
                      N_TERMS: tl.constexpr, HEAD: tl.constexpr, MODE: tl.constexpr, BLOCK: tl.constexpr,
-                     FAST: tl.constexpr, COEFS_IN_MEMORY: tl.constexpr, PROBE: tl.constexpr):
+                     FAST: tl.constexpr, COEFS_IN_MEMORY: tl.constexpr, PROBE: tl.constexpr,
+                     SCALARS_IN_MEMORY: tl.constexpr):
         OCTS: tl.constexpr = BLOCK // 8
-        if COEFS_IN_MEMORY:  # computed on the GPU (a released coefficient): read here, never by the host
+        if COEFS_IN_MEMORY or SCALARS_IN_MEMORY:  # computed on the GPU (a released coefficient): read here
             coef1 = tl.load(coef_ptr)
             coef2 = tl.load(coef_ptr + 1)
             coef3 = tl.load(coef_ptr + 2)
+        if SCALARS_IN_MEMORY:  # a CUDA graph replays this launch: every per-step value comes from memory
+            shrink = tl.load(coef_ptr + 3)
+            probe_coef = tl.load(coef_ptr + 4)
+            seed1 = tl.load(seeds_ptr)
+            seed2 = tl.load(seeds_ptr + 1)
+            seed3 = tl.load(seeds_ptr + 2)
+            rounding_seed = tl.load(seeds_ptr + 3)
+            probe_seed = tl.load(seeds_ptr + 4)
         pid = tl.program_id(0).to(tl.int64)  # int64: buffers beyond 2^31 elements
         counters = first_counter + pid * OCTS + tl.arange(0, OCTS)  # directions and rounding bits alike
         idx = pid * BLOCK + tl.arange(0, BLOCK) - HEAD
@@ -210,31 +219,41 @@ def _coefficients_on(device: torch.device, coefficients: list) -> torch.Tensor:
 
 def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms: Sequence[tuple[int, float | torch.Tensor]],
                      offset: int = 0, rounding_seed: int | None = None, block: int | None = None,
-                     warps: int | None = None, probe: tuple[torch.Tensor, int, float] | None = None) -> None:
-    """The fused kernel (arguments already checked by ``philox.check_axpy``; at most 3 terms)."""
+                     warps: int | None = None, probe: tuple[torch.Tensor, int, float] | None = None,
+                     scalars: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
+    """The fused kernel (arguments already checked by ``philox.check_axpy``; at most 3 terms).
+
+    ``scalars = (seeds, values)``: the kernel reads seed_1..3, the rounding seed and the probe's seed from
+    the int64 ``seeds`` [5], and coef_1..3, shrink and the probe's alpha from the float32 ``values`` [5],
+    on the device, instead of from its arguments (whose values are then ignored, their number and kind
+    still decide the kernel): a CUDA graph captures the launch once and replays it with new values."""
     n = dst.numel()
     if n == 0:
         return
     default_block, num_warps = LAUNCH[len(terms) + (probe is not None)]
     block, num_warps = block or default_block, warps or num_warps
     mode = _MODES[dst.dtype] if rounding_seed is not None else 0
-    in_memory = any(isinstance(c, torch.Tensor) for _, c in terms)
+    in_memory = scalars is None and any(isinstance(c, torch.Tensor) for _, c in terms)
     coef_buffer = _coefficients_on(dst.device, [c for _, c in terms]) if in_memory else dst
+    seeds_buffer = dst
+    if scalars is not None:
+        seeds_buffer, coef_buffer = scalars
+        terms = [(0, 0.0)] * len(terms)
     padded = [(_signed64(s), 0.0 if in_memory else float(c)) for s, c in terms] + [(0, 0.0)] * (3 - len(terms))
     head = offset % 8  # programs start at multiples of 8 elements: rounding counters cover 8
     grid = (triton.cdiv(head + n, block),)
     probe_out = probe[0] if probe else dst
     args = (src, dst, n, offset // 8, float(shrink),
             padded[0][0], padded[0][1], padded[1][0], padded[1][1], padded[2][0], padded[2][1],
-            _signed64(rounding_seed or 0), coef_buffer,
+            _signed64(rounding_seed or 0), coef_buffer, seeds_buffer,
             probe_out, _signed64(probe[1]) if probe else 0, float(probe[2]) if probe else 0.0)
-    constexprs = (len(terms), head, mode, block, _fast(dst), in_memory, probe is not None)
+    constexprs = (len(terms), head, mode, block, _fast(dst), in_memory, probe is not None, scalars is not None)
     # Triton specialises a kernel on its pointer and integer arguments (alignment, divisibility), never on
     # the seeds (do_not_specialize) or floats: a launch whose buffers, sizes and offsets equal an earlier
     # one's runs that kernel directly, skipping Triton's argument binding (a third of a just-in-time
     # block's host time: a training step launches the same ~60 passes, step after step)
     key = (grid, num_warps, constexprs, src.data_ptr(), dst.data_ptr(), dst.dtype, n, offset // 8,
-           coef_buffer.data_ptr(), coef_buffer.dtype, probe_out.data_ptr())
+           coef_buffer.data_ptr(), coef_buffer.dtype, seeds_buffer.data_ptr(), probe_out.data_ptr())
     kernel = _LAUNCHED.get(key)
     if kernel is not None:
         stream = torch.cuda.current_stream(dst.device).cuda_stream
@@ -244,7 +263,7 @@ def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms:
         return
     kernel = _axpy_kernel[grid](*args, N_TERMS=constexprs[0], HEAD=head, MODE=mode, BLOCK=block, FAST=constexprs[4],
                                 COEFS_IN_MEMORY=in_memory, PROBE=probe is not None,
-                                num_warps=num_warps, enable_fp_fusion=False)
+                                SCALARS_IN_MEMORY=scalars is not None, num_warps=num_warps, enable_fp_fusion=False)
     if _DIRECT and dst.device.type == "cuda" and all(hasattr(kernel, a) for a in ("run", "function", "packed_metadata")):
         if len(_LAUNCHED) >= 4096:  # buffers that come and go (fresh scratch): forget the oldest
             _LAUNCHED.pop(next(iter(_LAUNCHED)))
