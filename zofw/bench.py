@@ -65,18 +65,19 @@ class Timer:
             times.append((time.perf_counter() - start) * 1e3)
         return statistics.median(times)
 
-    def peak_gib(self, work: Callable[[], Any]) -> Optional[float]:
+    def peak_gib(self, work: Callable[[], Any]) -> tuple[Optional[float], Optional[float]]:
         """The most device memory ``work`` held: reserved by the caching allocator, after returning what was
-        cached and unused. Reserved, not allocated: a CUDA graph's replay allocates nothing, its activations
-        live in the graph's pool, which only the reserved count sees."""
+        cached and unused; and the allocated peak. Reserved is the one to compare: a CUDA graph's replay
+        allocates nothing, its activations live in the graph's pool, which only the reserved count sees."""
         if not self.cuda:
-            return None
+            return None, None
         self.sync()
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
         work()
         self.sync()
-        return round(max(torch.cuda.max_memory_reserved(), torch.cuda.max_memory_allocated()) / 2**30, 3)
+        reserved, allocated = torch.cuda.max_memory_reserved(), torch.cuda.max_memory_allocated()
+        return round(max(reserved, allocated) / 2**30, 3), round(allocated / 2**30, 3)
 
 
 def bench(recipe: Recipe, parts: Components, batch: int, length: int, repeats: int, warmup: int,
@@ -141,12 +142,12 @@ def bench(recipe: Recipe, parts: Components, batch: int, length: int, repeats: i
 
     record: dict[str, Any] = {}
     record["fwd_ms"] = timer.median_ms(forward, repeats, warmup)
-    record["inference_peak_gib"] = timer.peak_gib(forward)
+    record["inference_peak_gib"], record["inference_allocated_gib"] = timer.peak_gib(forward)
     if timer.cuda:  # the forward's own GPU time: fwd_ms minus it is host stalls inside the forward
         record["fwd_busy_ms"] = device_time(forward, timer)["gpu_busy_ms"]
     with params.deferred_updates():  # as the training loop runs: each update fused into the next probe
         record["step_ms"] = timer.median_ms(our_step, repeats, warmup)
-        record["peak_gib"] = timer.peak_gib(our_step)
+        record["peak_gib"], record["peak_allocated_gib"] = timer.peak_gib(our_step)
         before = kernels.elements_passed()
         our_step()
         # reads of the weights per step (tied weights used twice in a forward count twice)
@@ -159,7 +160,7 @@ def bench(recipe: Recipe, parts: Components, batch: int, length: int, repeats: i
     # the reference step last, on parameters with storage of their own (as the reference code has them)
     parameters = own_storage(params)
     record["ref_step_ms"] = timer.median_ms(reference_step, repeats, warmup)
-    record["ref_peak_gib"] = timer.peak_gib(reference_step)
+    record["ref_peak_gib"], record["ref_allocated_gib"] = timer.peak_gib(reference_step)
     record |= batch_independence_cost(model, items, batch, timer, repeats, warmup)
     record["step_over_2fwd"] = record["step_ms"] / (2 * record["fwd_ms"])
     if "gpu_busy_ms" in record:

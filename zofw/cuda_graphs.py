@@ -22,6 +22,8 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from zofw import kernels
+
 Forward = Callable[..., torch.Tensor]
 
 
@@ -32,6 +34,7 @@ class Captured:
     output: torch.Tensor
     record: dict  # what the just-in-time hooks did at capture (replayed by JustInTime.replayed)
     just_in_time: Any  # kept alive: its id is part of the key
+    passed: int  # weight elements its kernels read per replay
 
 
 class GraphedForwards:
@@ -69,6 +72,7 @@ class GraphedForwards:
         if jit is not None:
             jit.load_graph_values()
         captured.graph.replay()
+        kernels._passed[0] += captured.passed  # the replay's passes over the weights (zofw bench counts them)
         self.replays += 1
         if jit is not None:
             jit.replayed(captured.record)
@@ -87,6 +91,7 @@ class GraphedForwards:
             self.pool = torch.cuda.graph_pool_handle()
         graph = torch.cuda.CUDAGraph()
         record: dict = {}
+        passed = kernels.elements_passed()
         if jit is not None:
             with jit.capturing() as record, torch.cuda.graph(graph, pool=self.pool):
                 output = forward(**static)
@@ -94,4 +99,5 @@ class GraphedForwards:
             with torch.cuda.graph(graph, pool=self.pool):
                 output = forward(**static)
         self.captures += 1
-        return Captured(graph, static, output, record, jit)
+        passed, kernels._passed[0] = kernels.elements_passed() - passed, passed  # captured, not run: counted at replay
+        return Captured(graph, static, output, record, jit, passed)
