@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Optional, Sequence, Union
 
 import torch
 from pydantic import Field
@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # transformers is imported lazily at load(), so that `zofw li
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 Side = Literal["left", "right"]
+GRAPHS_BELOW = 1e9  # model.cuda_graphs = "auto": parameters below which the loss forwards are captured
 
 
 class LoraOptions(Options):
@@ -50,8 +51,11 @@ class HFOptions(Options):
     # when path names a published configuration: opt-125m … opt-66b, roberta-base, roberta-large (zofw_hf.published)
     random_init: bool = False
     # capture the loss forwards as CUDA graphs (zofw.cuda_graphs) on CUDA, for architectures whose forward
-    # never reads back from the GPU (zofw_hf.masks lists them): the host stops being the bottleneck
-    cuda_graphs: bool = True
+    # never reads back from the GPU (zofw_hf.masks lists them), so that the host stops being the bottleneck.
+    # auto: below 1e9 parameters, where a forward is short enough for Python to fall behind the GPU
+    # (RoBERTa-large: step 63 → 30 ms on an H100); larger models keep the GPU busy without graphs, and a
+    # graph's pool would only add memory (docs/benchmarks.md)
+    cuda_graphs: Union[bool, Literal["auto"]] = "auto"
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -319,7 +323,10 @@ class HFAdapter(ModelAdapter):
         from zofw.cuda_graphs import GraphedForwards
 
         self._graphs = None
-        if self.options.cuda_graphs and prepared_mask and self.device.type == "cuda" and self._prefix is None:
+        wanted = self.options.cuda_graphs
+        if wanted == "auto":
+            wanted = sum(p.numel() for p in self.model.parameters()) < GRAPHS_BELOW
+        if wanted and prepared_mask and self.device.type == "cuda" and self._prefix is None:
             self._graphs = GraphedForwards(self.model, lambda: getattr(self._trainable, "_just_in_time", None))
 
     # --- tokenization helpers -----------------------------------------------------------------
