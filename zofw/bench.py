@@ -200,7 +200,9 @@ def device_time(step: Callable[[], Any], timer: Timer, profile: Optional[Path] =
     from torch.autograd import DeviceType
 
     # the device's own events (kernels, copies, fills): host ops also carry their kernels' time
-    kernels_run = [event for event in averages if event.device_type == DeviceType.CUDA]
+    # ("Command Buffer Full" is CUPTI's mark for the host waiting on a full launch queue, not device work)
+    kernels_run = [event for event in averages
+                   if event.device_type == DeviceType.CUDA and "Command Buffer Full" not in event.key]
     busy = sum(event.self_device_time_total for event in kernels_run) / 1e3 / steps  # µs → ms per step
     passes = sum(event.self_device_time_total for event in kernels_run if "axpy" in event.key) / 1e3 / steps
     return {"gpu_busy_ms": busy, "pass_ms": passes}

@@ -146,7 +146,10 @@ class CausalLM(HFAdapter):
         attention = masks.attention_mask(self.model, mask, causal=True) if self._prepared_mask else mask
         logits = self.tuned(input_ids=ids, attention_mask=attention, use_cache=False, **extra).logits
         logits = logits[:, -keep:-1].float()  # position p predicts token p + 1
-        nll = F.cross_entropy(logits.transpose(1, 2), ids[:, 1 - keep:], reduction="none")  # (b, keep - 1)
+        # rows of the vocabulary, not (b, V, keep − 1): the class-in-the-middle layout takes CUDA's "spatial"
+        # softmax, 1.2 ms of an OPT-2.7B forward for 48 rows (H100 profile), against microseconds here
+        nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1 - keep:].reshape(-1),
+                              reduction="none").view(len(ids), keep - 1)
         inside = torch.arange(keep - 1, device=ids.device) >= (keep - 1 - counts)[:, None]
         return (nll * inside).sum(1) / counts
 
