@@ -55,13 +55,31 @@ class Block:
     indices: tuple[int, ...]  # its trainable tensors, consecutive (computed once, used every probe)
 
 
+def gathered_embeddings(params: "TrainableParams") -> list[tuple[torch.nn.Module, int]]:
+    """(module, tensor index) of the embedding tables whose looked-up rows a probe forms, never the table.
+
+    Why: an embedding is the largest tensor of a small model (RoBERTa-large: 14% of it), yet a forward
+    reads only the rows of its tokens. Forming the whole perturbed table needed a temporary buffer of its
+    size, which is what set a step's peak memory. Plain ``nn.Embedding`` modules only (a subclass may
+    compute its indices: OPT's positions), without ``max_norm`` (which rewrites the table)."""
+    if params.flat is None or params.module is None:
+        return []
+    return [(module, index) for module, held in params.owners() for name, index in held
+            if type(module) is torch.nn.Embedding and name == "weight" and module.max_norm is None]
+
+
 def plan_blocks(params: "TrainableParams") -> list[Block]:
     """The blocks of ``params.module`` (none when the tensors do not share one flat buffer)."""
     if params.flat is None or params.module is None:
         return []
-    holders = {id(module): (module, held) for module, held in params.owners()}
+    gathered = {id(module) for module, _ in gathered_embeddings(params)}
+    holders = {id(module): (module, held) for module, held in params.owners() if id(module) not in gathered}
     sizes = [t.numel() for t in params.tensors]
-    cap = max(params.numel() // BLOCKS_PER_MODEL, max(sizes, default=0))
+    # the cap counts what blocks may swap: not the looked-up tables (a tied head swaps one alone, through
+    # its fallback hook), which would otherwise let a small model's whole decoder pass for one block
+    looked_up = {index for _, index in gathered_embeddings(params)}
+    swapped = {index for _, held in holders.values() for _, index in held} - looked_up
+    cap = max(sum(sizes[i] for i in swapped) // BLOCKS_PER_MODEL, max((sizes[i] for i in swapped), default=0))
     blocks: list[Block] = []
 
     def visit(module: torch.nn.Module) -> None:
@@ -123,9 +141,18 @@ class JustInTime:
                 lambda module, args, block=block: self._swap_block(block)))
             self._handles.append(block.module.register_forward_hook(
                 lambda module, args, output, block=block: self._restore(block)))
+        self.gathered = gathered_embeddings(params)
+        for module, index in self.gathered:
+            self._handles.append(module.register_forward_pre_hook(
+                lambda module, args, index=index: self._before_lookup(index)))
+            self._handles.append(module.register_forward_hook(
+                lambda module, args, output, index=index: self._perturbed_lookup(module, index, args[0])))
+        gathered_modules = {id(module) for module, _ in self.gathered}
         for module, held in params.owners():
             for name, _ in held:
                 self._original[(id(module), name)] = module._parameters[name]
+            if id(module) in gathered_modules:
+                continue
             self._fallback[id(module)] = [
                 module.register_forward_pre_hook(lambda module, args, held=held: self._swap_alone(module, held)),
                 module.register_forward_hook(lambda module, args, output, held=held: self._restore_alone(module, held))]
@@ -342,6 +369,36 @@ class JustInTime:
         for (module, name, _), view in zip(block.members, views):
             module._parameters[name] = view
         self._swapped_blocks[id(block)] = block
+
+    def _before_lookup(self, index: int) -> None:
+        """An embedding lookup reads θ's rows: the pending update is applied to that table first."""
+        if self.probe is None:
+            self.settle()
+        elif self._unsettled([index]):
+            self._apply(index, index + 1)
+
+    def _perturbed_lookup(self, module: torch.nn.Module, index: int, ids: torch.Tensor) -> Optional[torch.Tensor]:
+        """Inside a probe, the lookup's output is replaced by the looked-up rows of θ + αu (the module's own
+        output, a lookup of θ, is dropped)."""
+        if self.probe is None:
+            return None
+        return self.rows(index, ids, module.embedding_dim)
+
+    def rows(self, index: int, rows: torch.Tensor, width: int) -> torch.Tensor:
+        """Rows of trainable tensor ``index`` seen as a (-1, width) matrix, as a forward sees them now:
+        θ + αu inside a probe, with any pending update applied first."""
+        params = self.params
+        if self.probe is None:
+            self.settle()
+            return params.tensors[index].reshape(-1, width)[rows]
+        if self._unsettled([index]):
+            self._apply(index, index + 1)
+        seed, alpha = self.probe
+        scalars = self._graph_scalars and self._graph_scalars["probe"]
+        tensor = params.tensors[index].reshape(-1)
+        if width % 8 and tensor.is_cuda:  # the kernel takes rows of whole counters; a vector is small
+            return self._perturbed_copy(tensor, params.offsets[index]).reshape(-1, width)[rows]
+        return kernels.gather_rows(tensor, rows, width, params.offsets[index], seed, alpha, scalars=scalars)
 
     def _restore(self, block: Block) -> None:
         if self._swapped_blocks.pop(id(block), None) is None:

@@ -85,6 +85,17 @@ class TrainableParams:
             self._just_in_time = JustInTime(self)
         return self._just_in_time
 
+    def current_rows(self, parameter: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Rows of a 2-D ``parameter`` (elements of a 1-D one) as a forward sees them now: inside a probe
+        θ + αu of those rows only (``JustInTime.rows``), any pending update applied; a tensor that is not
+        trainable is indexed as it is. For a head that scores a few vocabulary columns."""
+        width = parameter.shape[-1] if parameter.dim() == 2 else 1
+        index = next((i for i, t in enumerate(self.tensors)
+                      if t.data_ptr() == parameter.data_ptr() and t.numel() == parameter.numel()), None)
+        if index is None or self.module is None or not self.owners():
+            return parameter.reshape(-1, width)[rows].reshape(*rows.shape, *parameter.shape[1:])
+        return self.just_in_time().rows(index, rows, width).reshape(*rows.shape, *parameter.shape[1:])
+
     def snapshot(self) -> list[torch.Tensor]:
         """A copy of every trainable tensor (memory: one copy of the trainable subset)."""
         self.settle()

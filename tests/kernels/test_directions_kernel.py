@@ -159,6 +159,13 @@ def _interpret(out_path: str) -> None:
     triton_axpy.axpy_directions_(replayed, replayed, 9.0, [(1, 7.0), (2, 8.0)], 10, 99, block=256,
                                  probe=(replayed_probe, 4, 5.0), scalars=scalars)
     results["scalars_in_memory"] = (fused, fused_probe, replayed, replayed_probe)
+    # Rows of a perturbed (V, 24) matrix at global offset 13 (rows start at ≡ 5 mod 8), in two dtypes.
+    for dtype_name in ("float16", "bfloat16"):
+        table = axpy_src(11, DTYPES[dtype_name], 40 * 24)
+        rows = torch.tensor([3, 0, 39, 3, 17])
+        out = torch.empty(5, 24, dtype=table.dtype)
+        triton_axpy.gather_rows(out, table, rows, 24, 13, 2**63 + 5, 1e-3, block=16)
+        results[f"gather_{dtype_name}"] = (table, rows, out)
     for dtype_name, dtype in DTYPES.items():
         results[f"fused_probe_{dtype_name}"] = fused_and_separate(triton_axpy.axpy_directions_, dtype, block=256)
     small = small_values()
@@ -230,6 +237,34 @@ def test_triton_update_fused_with_the_next_probe_equals_two_passes(interpreted, 
 def test_coefficients_in_device_memory_give_the_same_bits(interpreted) -> None:
     from_arguments, from_memory = interpreted["coefficients_in_memory"]
     assert torch.equal(from_arguments.view(torch.int16), from_memory.view(torch.int16))
+
+
+@needs_triton
+@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
+def test_triton_gathered_rows_are_the_rows_of_the_perturbed_matrix(interpreted, dtype_name) -> None:
+    table, rows, out = interpreted[f"gather_{dtype_name}"]
+    assert_close_rounded(out, philox.gather_rows(table, rows, 24, 13, 2**63 + 5, 1e-3))
+
+
+@pytest.mark.parametrize("dtype", DTYPES.values())
+def test_gathered_rows_are_bitwise_the_rows_of_the_perturbed_matrix(dtype) -> None:
+    """An embedding lookup of the perturbed matrix without forming it: the same bits for the same rows."""
+    table, rows = axpy_src(12, dtype, 50 * 16), torch.tensor([[3, 0], [49, 3], [7, 7]])
+    full = torch.empty_like(table)
+    kernels.axpy_directions_(full, table, 1.0, [(2**63 + 5, 1e-3)], 13)
+    got = kernels.gather_rows(table, rows, 16, 13, 2**63 + 5, 1e-3)
+    assert got.shape == (3, 2, 16)
+    assert torch.equal(got.view(torch.uint8), full.view(50, 16)[rows].view(torch.uint8))
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", DTYPES.values())
+def test_cuda_gathered_rows_are_bitwise_the_rows_of_the_perturbed_matrix(dtype) -> None:
+    table, rows = axpy_src(12, dtype, 5000 * 64).cuda(), torch.tensor([3, 0, 4999, 3, 77]).cuda()
+    full = torch.empty_like(table)
+    kernels.axpy_directions_(full, table, 1.0, [(2**63 + 5, 1e-3)], 2**33 + 5)
+    got = kernels.gather_rows(table, rows, 64, 2**33 + 5, 2**63 + 5, 1e-3)
+    assert torch.equal(got.view(torch.uint8), full.view(5000, 64)[rows].view(torch.uint8))
 
 
 @needs_triton

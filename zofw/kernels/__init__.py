@@ -16,7 +16,7 @@ import torch
 
 from zofw.kernels import philox
 
-__all__ = ["normal", "axpy_directions_", "squared_norm", "elements_passed"]
+__all__ = ["normal", "axpy_directions_", "gather_rows", "squared_norm", "elements_passed"]
 
 _passed = [0]  # elements of weights read by axpy_directions_ since import (zofw bench counts passes with it)
 
@@ -83,6 +83,28 @@ def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float,
         _passed[0] += src.numel()
         (backend or philox).axpy_directions_(dst, src if index == 0 else dst, shrink if index == 0 else 1.0, chunk,
                                              offset, rounding, probe=probe if last else None)
+
+
+def gather_rows(table: torch.Tensor, rows: torch.Tensor, width: int, offset: int, seed: int, alpha: float,
+                scalars: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """Rows ``rows`` of the perturbed matrix: (n, width) with element (r, j) = θ[rows[r]·width + j] +
+    alpha·u(seed)[offset + rows[r]·width + j], in float32, rounded once to table.dtype (to nearest even),
+    bitwise what ``axpy_directions_`` writes for the same elements. ``table`` is the matrix as a 1-D
+    row-major tensor at global offset ``offset``; ``rows`` an int64 tensor on its device (never read by the
+    host). An embedding lookup or a head that scores a few vocabulary columns needs these rows, not the
+    whole perturbed matrix. ``scalars``: seed and alpha from device memory (CUDA graphs; see
+    ``axpy_directions_``)."""
+    if table.dim() != 1 or not table.is_contiguous() or table.numel() % width:
+        raise ValueError("table must be a contiguous 1-D view of a (V, width) matrix")
+    out = torch.empty(rows.numel(), width, dtype=table.dtype, device=table.device)
+    backend = _triton_for(table.device) if table.dtype != torch.float64 else None
+    _passed[0] += rows.numel() * width
+    if backend is not None and width % 8 == 0:
+        backend.gather_rows(out, table, rows.reshape(-1), width, offset, seed, alpha, scalars)
+        return out.reshape(*rows.shape, width)
+    if scalars is not None:
+        raise ValueError("scalars from memory need the CUDA kernel and a width that is a multiple of 8")
+    return philox.gather_rows(table, rows.reshape(-1), width, offset, seed, alpha).reshape(*rows.shape, width)
 
 
 def _chunk_rounding_seed(rounding_seed: int, index: int) -> int:

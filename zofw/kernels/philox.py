@@ -228,6 +228,23 @@ def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms:
             out[start:stop].copy_(perturbed)
 
 
+def normal_at(seed: int, indices: torch.Tensor) -> torch.Tensor:
+    """float32 u[indices] of the direction drawn from ``seed``, for any int64 global indices."""
+    lanes = torch.stack(randn8x(seed, indices.reshape(-1) // 8), dim=-1)  # (n, 8): all lanes of each counter
+    return lanes.gather(-1, (indices.reshape(-1) % 8)[:, None]).reshape(indices.shape)
+
+
+def gather_rows(table: torch.Tensor, rows: torch.Tensor, width: int, offset: int, seed: int,
+                alpha: float) -> torch.Tensor:
+    """Reference of ``zofw.kernels.gather_rows``: rows of the (V, width) matrix ``table`` (1-D, row-major,
+    global offset ``offset``), each element θ + alpha·u(seed) in float32, rounded once to table.dtype."""
+    columns = torch.arange(width, device=table.device)
+    flat = rows.to(table.device)[:, None] * width + columns  # (n, width) positions in the table
+    values = table[flat].to(torch.float32)
+    values = values + normal_at(seed, flat + offset).to(values.device) * f32(float(alpha))
+    return values.to(table.dtype)  # one rounding, to nearest even (as the kernel's)
+
+
 def squared_norm(seed: int, numel: int, device: torch.device | str = "cpu") -> float:
     """Σ_{i < numel} u_i² of the direction drawn from ``seed`` (float64 accumulation over chunks)."""
     return math.fsum(float(normal(seed, s, min(CHUNK, numel - s), device).double().square().sum())

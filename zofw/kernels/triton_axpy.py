@@ -183,6 +183,30 @@ if AVAILABLE:
             tl.store(probe_ptr + idx, probe.to(probe_ptr.dtype.element_ty), mask=mask)
 
     @triton.jit(do_not_specialize=["seed"])
+    def _gather_kernel(table_ptr, rows_ptr, out_ptr, width: tl.int64, first: tl.int64, seed: tl.int64,
+                       alpha: tl.float32, seeds_ptr, values_ptr, HEAD: tl.constexpr, BLOCK: tl.constexpr,
+                       FAST: tl.constexpr, SCALARS_IN_MEMORY: tl.constexpr):
+        """out[r, :] = θ[rows[r], :] + alpha·u over that row's global indices, rounded once. A row starts at
+        global index first + rows[r]·width, which is ≡ HEAD mod 8 for every row (width is a multiple of 8):
+        program (r, p) covers the row's elements [p·BLOCK − HEAD, (p + 1)·BLOCK − HEAD) in whole counters."""
+        OCTS: tl.constexpr = BLOCK // 8
+        if SCALARS_IN_MEMORY:  # a CUDA graph replays this launch (see _axpy_kernel)
+            seed = tl.load(seeds_ptr)
+            alpha = tl.load(values_ptr)
+        r = tl.program_id(0).to(tl.int64)
+        p = tl.program_id(1).to(tl.int64)
+        row = tl.load(rows_ptr + r).to(tl.int64)
+        start = row * width  # in the table
+        column = p * BLOCK + tl.arange(0, BLOCK) - HEAD
+        mask = (column >= 0) & (column < width)
+        counters = (first + start - HEAD) // 8 + p * OCTS + tl.arange(0, OCTS)
+        value = tl.load(table_ptr + start + column, mask=mask, other=0.0).to(tl.float32)
+        value = value + alpha * _direction(seed, counters, OCTS, FAST)
+        if out_ptr.dtype.element_ty == tl.bfloat16:
+            value = _round_nearest_bf16(value)
+        tl.store(out_ptr + r * width + column, value.to(out_ptr.dtype.element_ty), mask=mask)
+
+    @triton.jit(do_not_specialize=["seed"])
     def _squares_kernel(partial_ptr, n: tl.int64, seed: tl.int64, BLOCK: tl.constexpr, FAST: tl.constexpr):
         OCTS: tl.constexpr = BLOCK // 8
         pid = tl.program_id(0).to(tl.int64)
@@ -268,6 +292,17 @@ def axpy_directions_(dst: torch.Tensor, src: torch.Tensor, shrink: float, terms:
         if len(_LAUNCHED) >= 4096:  # buffers that come and go (fresh scratch): forget the oldest
             _LAUNCHED.pop(next(iter(_LAUNCHED)))
         _LAUNCHED[key] = kernel
+
+
+def gather_rows(out: torch.Tensor, table: torch.Tensor, rows: torch.Tensor, width: int, offset: int, seed: int,
+                alpha: float, scalars: tuple[torch.Tensor, torch.Tensor] | None = None, block: int = 1024) -> None:
+    """The gather kernel (``zofw.kernels.gather_rows``; width a multiple of 8)."""
+    head = offset % 8
+    grid = (rows.numel(), triton.cdiv(head + width, block))
+    seeds_buffer, values_buffer = scalars if scalars is not None else (out, out)
+    _gather_kernel[grid](table, rows, out, width, offset, _signed64(seed), float(alpha), seeds_buffer, values_buffer,
+                         HEAD=head, BLOCK=block, FAST=_fast(out), SCALARS_IN_MEMORY=scalars is not None,
+                         num_warps=4, enable_fp_fusion=False)
 
 
 def squared_norm(seed: int, numel: int, device: torch.device | str, block: int = 2048) -> float:
