@@ -119,7 +119,7 @@ class JustInTime:
         self._original: dict[tuple[int, str], torch.Tensor] = {}
         self._swapped_alone: set[tuple[int, str]] = set()
         self._fired: dict[int, Block] = {}  # blocks whose forward ran inside a probe, by id
-        self._swapped_blocks: dict[int, Block] = {}  # blocks whose scratch is installed right now
+        self._swapped_blocks: dict[int, list] = {}  # blocks whose scratch is installed now: (module, name) swapped
         self._dropped: set[int] = set()  # fired blocks whose covered fallback hooks are gone
         self._handles = []
         self._fallback: dict[int, list] = {}  # id(module) -> its fallback hooks' handles
@@ -167,7 +167,7 @@ class JustInTime:
         finally:
             self.probe = None
             # a forward that raised may have left scratch in place: put back whatever is still swapped
-            for block in list(self._swapped_blocks.values()):
+            for block in [b for b in self.blocks if id(b) in self._swapped_blocks]:
                 self._restore(block)
             for module, held in self.params.owners() if self._swapped_alone else ():
                 for name, _ in held:
@@ -366,9 +366,12 @@ class JustInTime:
             seed, alpha = self.probe
             kernels.axpy_directions_(scratch, params.flat[block.start:block.stop], 1.0, [(seed, alpha)], block.start,
                                      scalars=self._graph_scalars and self._graph_scalars["probe"])
+        swapped = []
         for (module, name, _), view in zip(block.members, views):
-            module._parameters[name] = view
-        self._swapped_blocks[id(block)] = block
+            if module._parameters[name] is self._original[(id(module), name)]:  # else the caller put its own
+                module._parameters[name] = view  # (a masked-LM head scoring a few vocabulary rows)
+                swapped.append((module, name))
+        self._swapped_blocks[id(block)] = swapped
 
     def _before_lookup(self, index: int) -> None:
         """An embedding lookup reads θ's rows: the pending update is applied to that table first."""
@@ -401,9 +404,8 @@ class JustInTime:
         return kernels.gather_rows(tensor, rows, width, params.offsets[index], seed, alpha, scalars=scalars)
 
     def _restore(self, block: Block) -> None:
-        if self._swapped_blocks.pop(id(block), None) is None:
-            return  # not swapped (a forward outside a probe)
-        for module, name, _ in block.members:
+        swapped = self._swapped_blocks.pop(id(block), None)
+        for module, name in swapped or ():  # None: not swapped (a forward outside a probe)
             module._parameters[name] = self._original[(id(module), name)]
 
     def _swap_alone(self, module: torch.nn.Module, held) -> None:
