@@ -23,10 +23,11 @@ def test_bench_reports_every_ratio_on_cpu(tiny_opt, shared_data, tmp_path):
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout.strip().splitlines()[-1])
     assert KEYS <= set(record) and record["device"] == "cpu"
-    # two reads of each weight per step: the update rides on the +λ probe's pass; the embedding matrix is
-    # tied to the LM head, so each forward forms it twice
+    # two reads of each weight per step: the update rides on the +λ probe's pass. The embedding matrix is
+    # tied to the LM head: the head forms it in each probe, the lookup takes its rows only (≈ 0.01 of a
+    # pass here), and the first probe applies the pending update to it in place
     tied = 50272 * 32
-    assert abs(record["passes_per_step"] - 2 * (1 + tied / record["trainable_parameters"])) < 0.01
+    assert abs(record["passes_per_step"] - (2 + tied / record["trainable_parameters"])) < 0.02
     assert record["fwd_ms"] > 0 and record["step_ms"] > 0 and record["ref_step_ms"] > 0
     assert record["varied_fixed_shape_fwd_ms"] > 0 and record["varied_padded_fwd_ms"] > 0
     assert "aten::" in (tmp_path / "profile.txt").read_text()  # where the step's time went

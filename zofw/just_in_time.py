@@ -16,6 +16,11 @@ element at global index i sees θ_i + α·u_i(seed), with the same u as every ot
 been seen to run inside a probe, the fallback hooks of the modules it covers are removed: a module with
 hooks takes PyTorch's slow call path, which on RoBERTa-large cost 40% of a forward.
 
+Embedding tables are never formed whole: a plain ``nn.Embedding`` returns, inside a probe, the rows of
+θ + αu its tokens look up (``zofw.kernels.gather_rows``, bitwise the rows of the whole perturbed table),
+and :meth:`JustInTime.rows` gives any caller the perturbed rows it needs (a masked-LM head scoring a few
+vocabulary tokens of the table it is tied to).
+
 The hooks are installed once per :class:`~zofw.params.TrainableParams` and do nothing outside
 :meth:`JustInTime.probing` (evaluation forwards pay one attribute check per module).
 
