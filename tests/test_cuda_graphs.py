@@ -20,7 +20,7 @@ from zofw_hf.causal import CausalLM
 from zofw_hf.masked import MaskedLM
 from zofw_zo.estimators import DPZero, SmoothingOptions
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
 def adapter_and_items(kind: str, graphs: bool, tiny_opt, tiny_roberta, shared_data, dtype: str):
@@ -59,6 +59,7 @@ def run_steps(adapter, items, steps: int = 6):
     return seen, weights, final, any(not torch.equal(a, b) for a, b in zip(initial, weights))
 
 
+@needs_cuda
 @pytest.mark.parametrize("kind,dtype", [("causal", "float16"), ("causal", "bfloat16"), ("masked", "float16")])
 def test_graphed_steps_give_the_eager_steps_bits(kind, dtype, tiny_opt, tiny_roberta, shared_data) -> None:
     eager_adapter, items = adapter_and_items(kind, False, tiny_opt, tiny_roberta, shared_data, dtype)
@@ -76,6 +77,7 @@ def test_graphed_steps_give_the_eager_steps_bits(kind, dtype, tiny_opt, tiny_rob
     assert torch.equal(eager[2], graphed[2])
 
 
+@needs_cuda
 def test_parameters_with_new_storage_are_never_read_from_an_old_graph(tiny_opt, shared_data) -> None:
     """``p.data = …`` (the MeZO reference's update) moves a parameter: the graph key changes, the forward
     sees the new values."""
@@ -91,3 +93,15 @@ def test_parameters_with_new_storage_are_never_read_from_an_old_graph(tiny_opt, 
         for parameter in adapter.model.parameters():
             parameter.data = parameter.data * 0.5  # exact after a doubling (halving alone drops subnormal bits)
         assert torch.equal(per_example_losses(adapter, items, 4), before)
+
+
+def test_the_option_is_checked_and_a_cpu_run_never_captures(tiny_opt, shared_data) -> None:
+    from pydantic import ValidationError
+
+    for value in ("auto", True, False):
+        adapter = CausalLM(CausalLM.Options(path=str(tiny_opt), tokenizer=str(shared_data / "tokenizers" / "opt"),
+                                            device="cpu", cuda_graphs=value))
+        adapter.load("generation")
+        assert adapter._graphs is None  # graphs are a CUDA feature
+    with pytest.raises(ValidationError):
+        CausalLM.Options(path=str(tiny_opt), cuda_graphs="sometimes")

@@ -145,25 +145,28 @@ class MaskedLM(HFAdapter):
         """Float32 logits (b, K) of each row's choice tokens.
 
         Where the head ends in a linear output projection, that projection gets only the rows of the
-        vocabulary being scored (b·K of them, through ``TrainableParams.current_rows``, so a probe forms
+        vocabulary being scored (K per row of the forward, through ``TrainableParams.current_rows``, so a probe forms
         θ + αu of those rows alone), and row i keeps its own K. Why: the projection is tied to the input
         embedding (RoBERTa: 51M of 355M weights), and forming the whole perturbed matrix for two choice
         tokens cost a pass over 14% of the model and a temporary of its size at every probe."""
         projection = self.model.get_output_embeddings()
         if self._head is None or self._trainable is None or type(projection) is not torch.nn.Linear:
             return self._logits_at(ids, mask, at)[:len(columns)].gather(1, columns)
-        flat = columns.reshape(-1)
+        # the head's shape must not depend on how many real rows there are (batch independence): every
+        # row of the forward, dummies too, brings K columns (a dummy repeats the first row's)
+        count, choices = columns.shape
+        padded = torch.cat([columns, columns[:1].expand(len(ids) - count, choices)]) if len(ids) > count else columns
+        flat = padded.reshape(-1)
         weight = self._trainable.current_rows(projection.weight, flat)
         bias = None if projection.bias is None else self._trainable.current_rows(projection.bias, flat)
         saved = projection._parameters["weight"], projection._parameters["bias"]
         projection._parameters["weight"], projection._parameters["bias"] = weight, bias  # the JIT leaves these
         try:
-            scores = self._logits_at(ids, mask, at)  # (R, b·K)
+            scores = self._logits_at(ids, mask, at)  # (R, R·K)
         finally:
             projection._parameters["weight"], projection._parameters["bias"] = saved
-        count, choices = columns.shape
         rows = torch.arange(count, device=columns.device)
-        return scores[:count].view(count, count, choices)[rows, rows]
+        return scores.view(len(ids), len(ids), choices)[rows, rows]  # row i scores its own K
 
     def _choice_logits(self, batch: Sequence[MaskedItem],
                        shape: Optional[tuple[int, int]] = None) -> list[torch.Tensor]:
