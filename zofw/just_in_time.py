@@ -60,6 +60,11 @@ class Block:
     indices: tuple[int, ...]  # its trainable tensors, consecutive (computed once, used every probe)
 
 
+def live_terms(terms: Sequence[tuple[int, Any]]) -> list[tuple[int, Any]]:
+    """The terms a pass draws: zero Python coefficients are skipped (``zofw.kernels`` does the same)."""
+    return [(seed, c) for seed, c in terms if isinstance(c, torch.Tensor) or c != 0]
+
+
 def gathered_embeddings(params: "TrainableParams") -> list[tuple[torch.nn.Module, int]]:
     """(module, tensor index) of the embedding tables whose looked-up rows a probe forms, never the table.
 
@@ -77,12 +82,13 @@ def plan_blocks(params: "TrainableParams") -> list[Block]:
     """The blocks of ``params.module`` (none when the tensors do not share one flat buffer)."""
     if params.flat is None or params.module is None:
         return []
-    gathered = {id(module) for module, _ in gathered_embeddings(params)}
-    holders = {id(module): (module, held) for module, held in params.owners() if id(module) not in gathered}
+    gathered = gathered_embeddings(params)
+    tables = {id(table) for table, _ in gathered}
+    holders = {id(module): (module, held) for module, held in params.owners() if id(module) not in tables}
     sizes = [t.numel() for t in params.tensors]
     # the cap counts what blocks may swap: not the looked-up tables (a tied head swaps one alone, through
     # its fallback hook), which would otherwise let a small model's whole decoder pass for one block
-    looked_up = {index for _, index in gathered_embeddings(params)}
+    looked_up = {index for _, index in gathered}
     swapped = {index for _, held in holders.values() for _, index in held} - looked_up
     cap = max(sum(sizes[i] for i in swapped) // BLOCKS_PER_MODEL, max((sizes[i] for i in swapped), default=0))
     blocks: list[Block] = []
@@ -249,7 +255,7 @@ class JustInTime:
         pending = self.pending
         if pending is None:
             return ("probe",) if self.probe is not None else ("plain",)
-        live = [c for _, c in pending.terms if isinstance(c, torch.Tensor) or c != 0]
+        live = live_terms(pending.terms)
         if len(live) > 3:
             return None
         if self.probe is None:
@@ -286,7 +292,7 @@ class JustInTime:
         self._copy_values(self._graph_buffers["probe"], seeds, values, [])
         pending = self.pending
         if pending is not None:
-            live = [(s, c) for s, c in pending.terms if isinstance(c, torch.Tensor) or c != 0]
+            live = live_terms(pending.terms)
             seeds = [_signed64(s) for s, _ in live] + [0] * (3 - len(live))
             seeds += [_signed64(pending.rounding_seed or 0), _signed64(seed)]
             values = [0.0 if isinstance(c, torch.Tensor) else float(c) for _, c in live] + [0.0] * (3 - len(live))
