@@ -267,9 +267,8 @@ class JustInTime:
         """Launches inside read their per-step values from device buffers (filled by :meth:`load_graph_values`
         before each replay); yields a record of what the forward settled, for :meth:`replayed`."""
         params = self.params
-        assert params.flat is not None
         if self._graph_buffers is None:
-            device = params.flat.device
+            device = params.tensors[0].device
             self._graph_buffers = {kind: (torch.zeros(5, dtype=torch.int64, device=device),
                                           torch.zeros(5, dtype=torch.float32, device=device))
                                    for kind in ("probe", "pending")}
